@@ -1,0 +1,3 @@
+from xpagent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The runtime core: pure state transitions with no I/O.
+
+Nothing here imports trio, quart, httpx or reads the clock: every function takes
+`now` and returns new frozen values plus what happened (events). The daemon
+applies these decisions, publishes the events and writes the state file.
+
+Public surface:
+
+- models: `Component`, `ComponentStatus`, `Summary`, `ComponentState`, `Slot`,
+  `Event`, `EventKind`, `EventLevel`, `ProbeResult`, `RestartResult`;
+- `NodeRuntime` with its transitions (`started`, `probed`, `restart_requested`,
+  `restart_finished`, `ticked`, `stopped`), each returning an `Update`;
+- the tracker (`observe`), the restart policy (`RestartPolicy`, `restart_due`,
+  `next_restart_at`), the summary rules (`summarize`), the history (`History`),
+  the event log (`EventLog`);
+- the state file codec (`encode_state`, `decode_state`, `restore`) and the
+  `WriteSchedule` that says when to write it;
+- the JSON converter (`to_json_value`, `from_json_value`) and time format.
+"""
+
+from ._codec import CodecError, from_json_value, to_json_value
+from ._event_log import EVENT_RETENTION, MAX_EVENTS, EventLog
+from ._history import MAX_OBSERVATION_GAP, WINDOW_SLOTS, History, Observation, window_start_of
+from ._models import (
+    COMPONENTS,
+    SLOT_LENGTH,
+    SLOT_SECS,
+    SUPERVISED,
+    Component,
+    ComponentState,
+    ComponentStatus,
+    Event,
+    EventKind,
+    EventLevel,
+    ProbeResult,
+    RestartResult,
+    Slot,
+    Summary,
+    slot_start_of,
+)
+from ._restart_policy import (
+    RestartPolicy,
+    begin_restart,
+    finish_restart,
+    next_restart_at,
+    restart_due,
+)
+from ._runtime import NodeRuntime, PreviousRun, Snapshot, Update
+from ._state_file import (
+    SCHEMA_VERSION,
+    StateFile,
+    StateFileError,
+    decode_state,
+    encode_state,
+    restore,
+)
+from ._summary import summarize, worse_status, worse_summary
+from ._time import format_time, parse_time
+from ._tracker import observe
+from ._write_schedule import MIN_WRITE_GAP, WriteSchedule
+
+__all__ = [
+    "COMPONENTS",
+    "EVENT_RETENTION",
+    "MAX_EVENTS",
+    "MAX_OBSERVATION_GAP",
+    "MIN_WRITE_GAP",
+    "SCHEMA_VERSION",
+    "SLOT_LENGTH",
+    "SLOT_SECS",
+    "SUPERVISED",
+    "WINDOW_SLOTS",
+    "CodecError",
+    "Component",
+    "ComponentState",
+    "ComponentStatus",
+    "Event",
+    "EventKind",
+    "EventLevel",
+    "EventLog",
+    "History",
+    "NodeRuntime",
+    "Observation",
+    "PreviousRun",
+    "ProbeResult",
+    "RestartPolicy",
+    "RestartResult",
+    "Slot",
+    "Snapshot",
+    "StateFile",
+    "StateFileError",
+    "Summary",
+    "Update",
+    "WriteSchedule",
+    "begin_restart",
+    "decode_state",
+    "encode_state",
+    "finish_restart",
+    "format_time",
+    "from_json_value",
+    "next_restart_at",
+    "observe",
+    "parse_time",
+    "restart_due",
+    "restore",
+    "slot_start_of",
+    "summarize",
+    "to_json_value",
+    "window_start_of",
+    "worse_status",
+    "worse_summary",
+]

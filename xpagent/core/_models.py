@@ -1,0 +1,199 @@
+"""The values the runtime core works with: enums, component state, slots, events.
+
+Every value is a frozen attrs class; the core returns new values with
+`attrs.evolve` and never mutates one. Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, timedelta
+
+import attrs
+from ulid import ULID
+
+__all__ = [
+    "Component",
+    "ComponentState",
+    "ComponentStatus",
+    "Event",
+    "EventKind",
+    "EventLevel",
+    "ProbeResult",
+    "RestartResult",
+    "Slot",
+    "Summary",
+]
+
+
+class Component(enum.StrEnum):
+    """A part of a node. `xp` is the agent itself; the other two are supervised."""
+
+    XP = "xp"
+    XRAY = "xray"
+    CLOUDFLARED = "cloudflared"
+    #: A component name sent by a newer node that this version does not know.
+    UNKNOWN = "unknown"
+
+
+class ComponentStatus(enum.StrEnum):
+    """What is known of one component right now."""
+
+    DISABLED = "disabled"
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class Summary(enum.StrEnum):
+    """A node's status taken over its enabled supervised components."""
+
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class EventKind(enum.StrEnum):
+    STATUS_CHANGED = "status_changed"
+    RESTART_REQUESTED = "restart_requested"
+    RESTART_SUCCEEDED = "restart_succeeded"
+    RESTART_FAILED = "restart_failed"
+    STATE_RESET = "state_reset"
+    #: A kind sent by a newer node that this version does not know.
+    UNKNOWN = "unknown"
+
+
+class EventLevel(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    #: A level sent by a newer node that this version does not know.
+    UNKNOWN = "unknown"
+
+
+SUPERVISED = (Component.XRAY, Component.CLOUDFLARED)
+COMPONENTS = (Component.XP, *SUPERVISED)
+
+
+def _utc(value: datetime) -> datetime:
+    """Normalise to UTC with millisecond precision, the precision the wire keeps."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the core works in aware UTC times")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+@attrs.frozen
+class ProbeResult:
+    """The outcome of one probe: it answered, or it failed for a short human reason."""
+
+    ok: bool
+    reason: str | None = None
+
+    @classmethod
+    def success(cls) -> ProbeResult:
+        return cls(ok=True)
+
+    @classmethod
+    def failure(cls, reason: str) -> ProbeResult:
+        return cls(ok=False, reason=reason)
+
+
+@attrs.frozen
+class RestartResult:
+    """The outcome of one restart command: exit 0, or a failure with its reason."""
+
+    ok: bool
+    reason: str | None = None
+
+    @classmethod
+    def success(cls) -> RestartResult:
+        return cls(ok=True)
+
+    @classmethod
+    def failure(cls, reason: str) -> RestartResult:
+        return cls(ok=False, reason=reason)
+
+
+@attrs.frozen
+class ComponentState:
+    """The current state of one component, as the API and the state file show it.
+
+    `restart_attempts` counts the restart requests of the current outage and is
+    reset when the component is up again; the wait before the next request is
+    derived from it (see `restart_policy`). `last_error` is the reason of the
+    latest failed probe, cleared by a success. `restart_in_flight` is true while a
+    requested restart has not reported its outcome.
+    """
+
+    component: Component
+    status: ComponentStatus = ComponentStatus.UNKNOWN
+    checked_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    down_since: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    consecutive_failures: int = 0
+    restart_attempts: int = 0
+    last_restart_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    last_restart_failed_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    last_error: str | None = None
+    restart_in_flight: bool = False
+
+
+SLOT_LENGTH = timedelta(minutes=30)
+SLOT_SECS = 1800
+
+
+def slot_start_of(moment: datetime) -> datetime:
+    """The start of the half-hour slot (aligned to :00/:30 UTC) containing `moment`."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 30, second=0, microsecond=0)
+
+
+@attrs.frozen
+class Slot:
+    """Thirty minutes of one node's history: the worst state seen in them and for how long.
+
+    `observed_secs` is how long the agent was measuring during the slot, `down_secs`
+    how much of that the summary was down or degraded, `changes` how many status
+    changes happened in it.
+    """
+
+    slot_start: datetime = attrs.field(converter=_utc)
+    summary: Summary = Summary.UNKNOWN
+    xp: ComponentStatus = ComponentStatus.UNKNOWN
+    xray: ComponentStatus = ComponentStatus.UNKNOWN
+    cloudflared: ComponentStatus = ComponentStatus.UNKNOWN
+    observed_secs: int = 0
+    down_secs: int = 0
+    changes: int = 0
+
+    def status_of(self, component: Component) -> ComponentStatus:
+        if component is Component.XP:
+            return self.xp
+        if component is Component.XRAY:
+            return self.xray
+        if component is Component.CLOUDFLARED:
+            return self.cloudflared
+        return ComponentStatus.UNKNOWN
+
+
+def new_event_id(now: datetime) -> str:
+    """A ULID whose time part is `now` (randomness fills the rest)."""
+    return str(ULID.from_datetime(now))
+
+
+@attrs.frozen
+class Event:
+    """One entry of the event log, exactly as the API and the state file carry it."""
+
+    event_id: str
+    occurred_at: datetime = attrs.field(converter=_utc)
+    component: Component
+    kind: EventKind
+    level: EventLevel
+    message: str
+    status_from: ComponentStatus | None = None
+    status_to: ComponentStatus | None = None

@@ -1,0 +1,29 @@
+"""RFC 3339 UTC times as the contract writes them: `2026-11-28T10:30:00Z`, or with
+milliseconds (`2026-11-28T10:30:00.250Z`) when the time has a fraction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["format_time", "parse_time"]
+
+
+def format_time(moment: datetime) -> str:
+    """`moment` as RFC 3339 UTC with a `Z`, milliseconds only when there are any."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = moment.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 date-time with an offset, as an aware UTC datetime.
+
+    Raises ValueError for anything else, including a time without an offset.
+    """
+    if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt":
+        raise ValueError(f"not an RFC 3339 date-time: {text!r}")
+    moment = datetime.fromisoformat(text.replace("z", "Z"))
+    if moment.tzinfo is None:
+        raise ValueError(f"date-time without a UTC offset: {text!r}")
+    return moment.astimezone(UTC)

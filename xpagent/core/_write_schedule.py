@@ -1,0 +1,61 @@
+"""When the state file is due to be written.
+
+A write follows any new event within a second, happens at least once per slot
+while anything changed, and is coalesced under bursts to at most one a second —
+never on every probe tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+
+from ._models import SLOT_LENGTH, slot_start_of
+
+__all__ = ["MIN_WRITE_GAP", "WriteSchedule"]
+
+MIN_WRITE_GAP = timedelta(seconds=1)
+
+
+@attrs.frozen
+class WriteSchedule:
+    """What has happened since the last write, enough to say when the next is due."""
+
+    last_write_at: datetime | None = None
+    #: When the first change not yet written happened; None when nothing is pending.
+    dirty_since: datetime | None = None
+    #: Whether the pending changes include a new event.
+    event_pending: bool = False
+
+    def changed(self, now: datetime, *, new_events: bool) -> WriteSchedule:
+        """Note a change at `now` (with or without new events)."""
+        return attrs.evolve(
+            self,
+            dirty_since=self.dirty_since or now,
+            event_pending=self.event_pending or new_events,
+        )
+
+    def written(self, now: datetime) -> WriteSchedule:
+        """Note a write that captured every pending change, completed at `now`."""
+        return WriteSchedule(last_write_at=now)
+
+    def due_at(self) -> datetime | None:
+        """When the next write is due, or None when nothing is pending."""
+        if self.dirty_since is None:
+            return None
+        last = self.last_write_at
+        if last is None:
+            return self.dirty_since
+        if self.event_pending:
+            return max(self.dirty_since, last + MIN_WRITE_GAP)
+        return max(self.dirty_since, slot_start_of(last) + SLOT_LENGTH)
+
+    def write_due(self, now: datetime) -> bool:
+        """Whether to write at `now`. A clock set back before the last write counts
+        as due when anything is pending, so a step back never stalls persistence."""
+        due = self.due_at()
+        if due is None:
+            return False
+        last = self.last_write_at
+        return now >= due or (last is not None and now < last)

@@ -1,0 +1,129 @@
+"""Reading and writing `${XP_DATA_DIR}/service_runtime.json` on disk.
+
+Plain blocking file I/O (the daemon runs it in a worker thread). A write is
+atomic: the bytes go to a temporary file in the same directory, which is fsynced,
+renamed over the state file, and the directory is fsynced, so a crash at any
+point leaves either the old file or the new one. A file that cannot be used is
+renamed to `service_runtime.json.corrupt-<UTC timestamp>`, never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+
+from xpagent.core import NodeRuntime, PreviousRun, StateFileError, decode_state, restore
+
+__all__ = [
+    "STATE_FILE_NAME",
+    "LoadedState",
+    "StateStoreError",
+    "keep_aside",
+    "load_state",
+    "write_state",
+]
+
+STATE_FILE_NAME = "service_runtime.json"
+
+
+class StateStoreError(OSError):
+    """The state file could not be read, moved aside or written (disk, permissions)."""
+
+
+@attrs.frozen
+class LoadedState:
+    """What `load_state` found.
+
+    `runtime` is None on a first start and after a reset; `reset_reason` says why
+    a file that existed could not be used, and `kept_aside` where it now is.
+    """
+
+    runtime: NodeRuntime | None = None
+    previous: PreviousRun | None = None
+    reset_reason: str | None = None
+    kept_aside: Path | None = None
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_state(path: Path, *, node_id: str, now: datetime) -> LoadedState:
+    """Load the state file at `path` for node `node_id`.
+
+    A missing file is a first start. A file that is unreadable, not JSON, of
+    another schema, invalid, or another node's, is kept aside and reported.
+    Temporary files left by an interrupted write are removed. Raises
+    StateStoreError only when an unusable file cannot be moved aside.
+    """
+    _remove_stale_temp_files(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return LoadedState()
+    except OSError as exc:
+        reason = f"unreadable ({exc.strerror or exc.__class__.__name__})"
+    else:
+        try:
+            runtime, previous = restore(decode_state(data, node_id=node_id))
+        except StateFileError as exc:
+            reason = str(exc)
+        else:
+            return LoadedState(runtime=runtime, previous=previous)
+    return LoadedState(reset_reason=reason, kept_aside=keep_aside(path, now))
+
+
+def keep_aside(path: Path, now: datetime) -> Path:
+    """Rename `path` to `<name>.corrupt-<UTC timestamp>` (made unique) and return it."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    try:
+        path.rename(target)
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        raise StateStoreError(f"cannot move unusable state file {path} aside: {exc}") from exc
+    return target
+
+
+def write_state(path: Path, data: bytes) -> None:
+    """Replace the file at `path` with `data`, atomically and durably."""
+    temp = path.with_name(f"{_temp_prefix(path)}{os.getpid()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise StateStoreError(f"cannot write state file {path}: {exc}") from exc
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    prefix = _temp_prefix(path)
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(f"{prefix}*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
