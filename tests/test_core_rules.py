@@ -431,12 +431,14 @@ def test_a_new_event_is_written_within_a_second_and_bursts_coalesce() -> None:
     assert schedule.write_due(at(1))
 
 
-def test_probe_ticks_without_events_are_written_once_per_slot() -> None:
-    """Changes without events wait for the next slot, so probe ticks cause no writes."""
+def test_probe_ticks_without_events_are_written_every_five_minutes_or_at_the_slot() -> None:
+    """Changes without events wait five minutes or for the next slot, whichever is first."""
     schedule = WriteSchedule().written(at(10)).changed(at(12), new_events=False)
-    assert schedule.due_at() == T0 + SLOT_LENGTH
-    assert not schedule.write_due(at(1799))
-    assert schedule.write_due(at(1800))
+    assert schedule.due_at() == at(310)
+    assert not schedule.write_due(at(309))
+    assert schedule.write_due(at(310))
+    late = WriteSchedule().written(at(1700)).changed(at(1702), new_events=False)
+    assert late.due_at() == T0 + SLOT_LENGTH
 
 
 def test_a_clock_set_back_does_not_stall_writes() -> None:

@@ -15,7 +15,8 @@ Public surface:
   the event log (`EventLog`);
 - the state file codec (`encode_state`, `decode_state`, `restore`) and the
   `WriteSchedule` that says when to write it;
-- the JSON converter (`to_json_value`, `from_json_value`) and time format.
+- the API bodies (`RuntimeItem`, `RuntimeDetail`, `RuntimeList` and their
+  builders), the JSON converter (`to_json_value`, `from_json_value`) and time format.
 """
 
 from ._codec import CodecError, from_json_value, to_json_value
@@ -57,13 +58,23 @@ from ._state_file import (
 from ._summary import summarize, worse_status, worse_summary
 from ._time import format_time, parse_time
 from ._tracker import observe
-from ._write_schedule import MIN_WRITE_GAP, WriteSchedule
+from ._views import (
+    RuntimeDetail,
+    RuntimeItem,
+    RuntimeList,
+    aligned_slots,
+    runtime_detail,
+    runtime_item,
+    unreachable_item,
+)
+from ._write_schedule import MAX_QUIET_WRITE_GAP, MIN_WRITE_GAP, WriteSchedule
 
 __all__ = [
     "COMPONENTS",
     "EVENT_RETENTION",
     "MAX_EVENTS",
     "MAX_OBSERVATION_GAP",
+    "MAX_QUIET_WRITE_GAP",
     "MIN_WRITE_GAP",
     "SCHEMA_VERSION",
     "SLOT_LENGTH",
@@ -85,6 +96,9 @@ __all__ = [
     "ProbeResult",
     "RestartPolicy",
     "RestartResult",
+    "RuntimeDetail",
+    "RuntimeItem",
+    "RuntimeList",
     "Slot",
     "Snapshot",
     "StateFile",
@@ -92,6 +106,7 @@ __all__ = [
     "Summary",
     "Update",
     "WriteSchedule",
+    "aligned_slots",
     "begin_restart",
     "decode_state",
     "encode_state",
@@ -103,9 +118,12 @@ __all__ = [
     "parse_time",
     "restart_due",
     "restore",
+    "runtime_detail",
+    "runtime_item",
     "slot_start_of",
     "summarize",
     "to_json_value",
+    "unreachable_item",
     "window_start_of",
     "worse_status",
     "worse_summary",

@@ -65,6 +65,21 @@ _converter.register_unstructure_hook(
 )
 
 
+def _omit_error_when_none() -> None:
+    # An item carries `error` only when its node could not be reached.
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from ._views import RuntimeItem
+
+    _converter.register_unstructure_hook(
+        RuntimeItem,
+        make_dict_unstructure_fn(RuntimeItem, _converter, error=override(omit_if_default=True)),
+    )
+
+
+_omit_error_when_none()
+
+
 def to_json_value(value: object) -> Any:
     """`value` (a model, or a list of models) as plain JSON data."""
     return _converter.unstructure(value)

@@ -1,8 +1,10 @@
 """When the state file is due to be written.
 
-A write follows any new event within a second, happens at least once per slot
-while anything changed, and is coalesced under bursts to at most one a second —
-never on every probe tick.
+A write follows any new event within a second, and is coalesced under bursts to
+at most one a second. Changes without events (probe ticks, time accounted to the
+slots) are written at each slot boundary and at least every five minutes, so a
+crash loses at most five minutes of observation and "last seen" is at most that
+old — never on every probe tick.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import attrs
 
 from ._models import SLOT_LENGTH, slot_start_of
 
-__all__ = ["MIN_WRITE_GAP", "WriteSchedule"]
+__all__ = ["MAX_QUIET_WRITE_GAP", "MIN_WRITE_GAP", "WriteSchedule"]
 
 MIN_WRITE_GAP = timedelta(seconds=1)
+MAX_QUIET_WRITE_GAP = timedelta(minutes=5)
 
 
 @attrs.frozen
@@ -49,7 +52,8 @@ class WriteSchedule:
             return self.dirty_since
         if self.event_pending:
             return max(self.dirty_since, last + MIN_WRITE_GAP)
-        return max(self.dirty_since, slot_start_of(last) + SLOT_LENGTH)
+        next_slot = slot_start_of(last) + SLOT_LENGTH
+        return max(self.dirty_since, min(next_slot, last + MAX_QUIET_WRITE_GAP))
 
     def write_due(self, now: datetime) -> bool:
         """Whether to write at `now`. A clock set back before the last write counts

@@ -1,6 +1,31 @@
 """The node daemon: configuration, probes, restarters, supervisors, the recorder,
 the hub and the state file on disk — the I/O shell around `xpagent.core`."""
 
+from ._clock import TrioWallClock, WallClock, system_clock
+from ._commands import CommandResult, run_command
+from ._config import (
+    SETTINGS,
+    ConfigError,
+    LoadedSettings,
+    Setting,
+    add_run_arguments,
+    flags_from_namespace,
+    load_settings,
+)
+from ._hub import Hub, Lagged, Subscription
+from ._logging import configure_logging, logger
+from ._node import NodeHandle, open_http_client, serve_node
+from ._probes import CommandProbe, MetricsProbe, Probe, XrayProbe, open_grpc_client
+from ._recorder import Recorder
+from ._restarters import Restarter, build_restarter
+from ._settings import (
+    CloudflaredMonitorMode,
+    ClusterNode,
+    ComponentSettings,
+    LogFormat,
+    RestartMode,
+    Settings,
+)
 from ._state_store import (
     STATE_FILE_NAME,
     LoadedState,
@@ -9,12 +34,51 @@ from ._state_store import (
     load_state,
     write_state,
 )
+from ._supervisor import Supervisor, keep_running
+from ._transport_errors import describe_transport_error
 
 __all__ = [
+    "SETTINGS",
     "STATE_FILE_NAME",
+    "CloudflaredMonitorMode",
+    "ClusterNode",
+    "CommandProbe",
+    "CommandResult",
+    "ComponentSettings",
+    "ConfigError",
+    "Hub",
+    "Lagged",
+    "LoadedSettings",
     "LoadedState",
+    "LogFormat",
+    "MetricsProbe",
+    "NodeHandle",
+    "Probe",
+    "Recorder",
+    "RestartMode",
+    "Restarter",
+    "Setting",
+    "Settings",
     "StateStoreError",
+    "Subscription",
+    "Supervisor",
+    "TrioWallClock",
+    "WallClock",
+    "XrayProbe",
+    "add_run_arguments",
+    "build_restarter",
+    "configure_logging",
+    "describe_transport_error",
+    "flags_from_namespace",
     "keep_aside",
+    "keep_running",
+    "load_settings",
     "load_state",
+    "logger",
+    "open_grpc_client",
+    "open_http_client",
+    "run_command",
+    "serve_node",
+    "system_clock",
     "write_state",
 ]

@@ -1,0 +1,251 @@
+"""Supervisors and the recorder in virtual time: probing, restart timing, persistence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from xpagent.core import (
+    Component,
+    ComponentStatus,
+    EventKind,
+    NodeRuntime,
+    ProbeResult,
+    RestartResult,
+    decode_state,
+)
+from xpagent.daemon._clock import TrioWallClock
+from xpagent.daemon._hub import Hub
+from xpagent.daemon._recorder import Recorder
+from xpagent.daemon._settings import ComponentSettings, RestartMode
+from xpagent.daemon._state_store import STATE_FILE_NAME
+from xpagent.daemon._supervisor import Supervisor, keep_running
+
+ORIGIN = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+@attrs.define
+class SwitchableProbe:
+    """An in-process probe that fails while `down` is set (timing tests need no I/O)."""
+
+    down: bool = False
+    calls: int = 0
+    hang: bool = False
+
+    async def probe(self) -> ProbeResult:
+        self.calls += 1
+        if self.hang:
+            await trio.sleep_forever()
+        return ProbeResult.failure("connection refused") if self.down else ProbeResult.success()
+
+
+@attrs.define
+class RecordingRestarter:
+    """An in-process restarter that notes when it was asked, and can take its time."""
+
+    how: str = "test"
+    requested_at: list[float] = attrs.Factory(list)
+    takes_secs: float = 0.0
+    fails: bool = False
+
+    async def restart(self) -> RestartResult:
+        self.requested_at.append(trio.current_time())
+        await trio.sleep(self.takes_secs)
+        return RestartResult.failure("exit 1: nope") if self.fails else RestartResult.success()
+
+
+def component_settings(**changes: Any) -> ComponentSettings:
+    defaults = ComponentSettings(
+        health_interval_secs=2,
+        fails_before_down=3,
+        restart_mode=RestartMode.COMMAND,
+        restart_cooldown_secs=30,
+        restart_timeout_secs=20,
+        restart_backoff_max_secs=600,
+        systemd_unit="xray.service",
+        openrc_service="xray",
+    )
+    return attrs.evolve(defaults, **changes)
+
+
+def make_recorder(tmp_path: Path) -> Recorder:
+    clock = TrioWallClock(ORIGIN)
+    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    recorder = Recorder(
+        runtime, path=tmp_path / STATE_FILE_NAME, hub=Hub(), clock=clock, write_in_thread=False
+    )
+    now = clock()
+    recorder.apply(runtime.started(now, cloudflared_enabled=False, previous=None), at=now)
+    return recorder
+
+
+async def test_restart_requests_follow_the_backoff_over_a_two_hour_outage(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Down after three 2-s probes; restarts then, and 30, 60, 120, 240, 480, 600… s apart."""
+    recorder = make_recorder(tmp_path)
+    probe, restarter = SwitchableProbe(down=True), RecordingRestarter()
+    supervisor = Supervisor(
+        Component.XRAY, probe, restarter, component_settings(), recorder, probe_deadline_secs=1
+    )
+    start = trio.current_time()
+    with trio.move_on_after(2 * 3600):
+        await supervisor.run()
+    offsets = [round(at - start, 3) for at in restarter.requested_at]
+    down_at = 4  # probes at 0, 2, 4 fail
+    gaps = [30, 60, 120, 240, 480] + [600] * 20
+    expected = [down_at]
+    for gap in gaps:
+        if expected[-1] + gap >= 7200:
+            break
+        expected.append(expected[-1] + gap)
+    assert offsets == expected
+    state = recorder.runtime.component(Component.XRAY)
+    assert state.restart_attempts == len(expected)
+    assert not state.restart_in_flight
+
+
+async def test_the_backoff_starts_over_after_recovery(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """After an up, the next outage's first restart comes as soon as it is down again."""
+    recorder = make_recorder(tmp_path)
+    probe, restarter = SwitchableProbe(down=True), RecordingRestarter()
+    supervisor = Supervisor(
+        Component.XRAY, probe, restarter, component_settings(), recorder, probe_deadline_secs=1
+    )
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervisor.run)
+        # Switch between probes (they run at even seconds) so no tick races a switch.
+        await trio.sleep(1001)  # requests at 4, 34, 94, 214, 454, 934
+        probe.down = False
+        await trio.sleep(100)
+        probe.down = True
+        await trio.sleep(200)
+        nursery.cancel_scope.cancel()
+    offsets = [round(at - start, 3) for at in restarter.requested_at]
+    # Up again at the probe at 1002 s; down again after the probes at 1102, 1104, 1106.
+    assert offsets == [4, 34, 94, 214, 454, 934, 1106, 1136, 1196]
+
+
+async def test_a_restart_in_flight_is_never_doubled_and_a_slow_one_times_out(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """A restart that outlives its timeout fails with the timeout as its reason."""
+    recorder = make_recorder(tmp_path)
+    probe = SwitchableProbe(down=True)
+    restarter = RecordingRestarter(takes_secs=10_000)
+    settings = component_settings(
+        restart_cooldown_secs=1, restart_backoff_max_secs=1, restart_timeout_secs=21
+    )
+    supervisor = Supervisor(Component.XRAY, probe, restarter, settings, recorder, 1)
+    with trio.move_on_after(60):
+        await supervisor.run()
+    failures = [e for e in recorder.runtime.events if e.kind is EventKind.RESTART_FAILED]
+    assert failures[-1].message == "xray restart failed: timed out after 21s"
+    # Requested at 4 s, timed out at 25 s; the next probe (26 s) requests again, and so on.
+    start = restarter.requested_at[0]
+    assert [round(t - start) for t in restarter.requested_at] == [0, 22, 44]
+
+
+async def test_a_probe_that_hangs_fails_at_its_deadline(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """A probe that does not answer is a failure with a readable reason."""
+    recorder = make_recorder(tmp_path)
+    probe = SwitchableProbe(hang=True)
+    supervisor = Supervisor(Component.XRAY, probe, None, component_settings(), recorder, 1)
+    with trio.move_on_after(5.5):  # probes at 0, 2 and 4 s, each timing out a second later
+        await supervisor.run()
+    state = recorder.runtime.component(Component.XRAY)
+    assert state.status is ComponentStatus.DOWN
+    assert state.last_error == "timed out after 1s"
+    assert probe.calls == 3
+
+
+async def test_restart_mode_none_only_watches(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Without a restarter the component goes down and nothing is requested."""
+    recorder = make_recorder(tmp_path)
+    supervisor = Supervisor(
+        Component.XRAY, SwitchableProbe(down=True), None, component_settings(), recorder, 1
+    )
+    with trio.move_on_after(3600):
+        await supervisor.run()
+    kinds = {e.kind for e in recorder.runtime.events}
+    assert EventKind.RESTART_REQUESTED not in kinds
+    assert recorder.runtime.component(Component.XRAY).status is ComponentStatus.DOWN
+
+
+async def test_writes_follow_events_within_a_second_and_not_every_probe(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """An hour of quiet probing writes about once per slot; an event is on disk within 1 s."""
+    recorder = make_recorder(tmp_path)
+    probe = SwitchableProbe()
+    supervisor = Supervisor(Component.XRAY, probe, None, component_settings(), recorder, 1)
+    path = tmp_path / STATE_FILE_NAME
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.run)
+        nursery.start_soon(supervisor.run)
+        await trio.sleep(3600)
+        # 1800 probes in the hour; writes: the start, xray's first up, then one every
+        # five minutes (slot ends fall on those) — twelve, not eighteen hundred.
+        assert recorder.writes <= 14
+
+        probe.down = True
+        with trio.fail_after(2 * 3 + 1):
+            # A bounded poll of the file, in virtual time.
+            while not path.exists() or not _xray_down_on_disk(path):  # noqa: ASYNC110
+                await trio.sleep(0.1)
+        went_down = recorder.runtime.component(Component.XRAY).down_since
+        assert went_down is not None
+        on_disk_by = recorder.now()
+        assert (on_disk_by - went_down).total_seconds() <= 1.1
+        nursery.cancel_scope.cancel()
+
+
+def _xray_down_on_disk(path: Path) -> bool:
+    state = decode_state(path.read_bytes())
+    return state.last_snapshot.components[1].status is ComponentStatus.DOWN
+
+
+async def test_a_crashing_supervisor_is_started_again_with_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A crash is logged and the task runs again after 1 s, 2 s, 4 s…, never giving up."""
+    starts: list[float] = []
+
+    async def crashes() -> None:
+        starts.append(trio.current_time())
+        raise RuntimeError("boom")
+
+    begin = trio.current_time()
+    with trio.move_on_after(20):
+        await keep_running("test task", crashes)
+    assert [round(t - begin) for t in starts] == [0, 1, 3, 7, 15]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_restart_outcomes_are_recorded(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, fails: bool
+) -> None:
+    """A restart's outcome follows its request in the event log."""
+    recorder = make_recorder(tmp_path)
+    restarter = RecordingRestarter(fails=fails)
+    supervisor = Supervisor(
+        Component.XRAY, SwitchableProbe(down=True), restarter, component_settings(), recorder, 1
+    )
+    with trio.move_on_after(10):
+        await supervisor.run()
+    kinds = [e.kind for e in reversed(recorder.runtime.events)]
+    outcome = EventKind.RESTART_FAILED if fails else EventKind.RESTART_SUCCEEDED
+    assert kinds[-2:] == [EventKind.RESTART_REQUESTED, outcome]

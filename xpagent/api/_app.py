@@ -1,0 +1,266 @@
+"""The HTTP API of CONTRACT §3 on a Quart-Trio app.
+
+Routes are closures over one `Api` value (no module globals). Authentication runs
+before every request: `/api/admin/_internal/*` needs a fresh internal signature
+and never takes the bearer token alone; the rest of `/api/admin/*` needs the
+bearer token when one is set. Every error is the contract's JSON shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, NoReturn
+
+import attrs
+import trio
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from xpagent import __version__
+from xpagent.core import (
+    RuntimeList,
+    format_time,
+    runtime_detail,
+    runtime_item,
+    to_json_value,
+)
+from xpagent.daemon import ClusterNode, NodeHandle, logger
+
+from ._fanout import ClusterClient, RemoteNodeError
+from ._signature import SIGNATURE_HEADER, SignatureError, verify
+from ._sse import StreamRelays, local_frames
+
+__all__ = ["Api", "ApiError", "create_app"]
+
+EVENTS_LIMIT_DEFAULT = 200
+EVENTS_LIMIT_MAX = 1000
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+ERROR_STATUS = {
+    "invalid_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "unavailable": 503,
+    "internal": 500,
+}
+
+
+class ApiError(Exception):
+    """An answer in the contract's error shape: `{"error": {"code", "message"}}`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def response(self) -> Response:
+        body = json.dumps({"error": {"code": self.code, "message": self.message}})
+        return Response(body, status=ERROR_STATUS[self.code], content_type="application/json")
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, content_type="application/json")
+
+
+@attrs.define
+class Api:
+    """What the routes need: the node, the cluster client and the stream relays."""
+
+    node: NodeHandle
+    cluster: ClusterClient
+    relays: StreamRelays
+    sse_streams: int = 0
+
+    @property
+    def node_id(self) -> str:
+        return self.node.settings.node_id
+
+    def cluster_node(self, node_id: str) -> ClusterNode:
+        for node in self.node.settings.cluster:
+            if node.node_id == node_id:
+                return node
+        raise ApiError("not_found", f"node not found: {node_id}")
+
+    def local_detail(self, events_limit: int) -> Any:
+        recorder = self.node.recorder
+        return runtime_detail(
+            recorder.runtime,
+            self.node.settings.node_name,
+            recorder.now(),
+            events_limit=events_limit,
+        )
+
+    async def counted(self, frames: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+        """`frames`, counted in `sse_streams` while the client is connected."""
+        self.sse_streams += 1
+        try:
+            async with aclosing(frames):
+                async for chunk in frames:
+                    yield chunk
+        finally:
+            self.sse_streams -= 1
+
+
+def _events_limit() -> int:
+    raw = request.args.get("events_limit")
+    if raw is None:
+        return EVENTS_LIMIT_DEFAULT
+    if not raw.isdigit() or int(raw) > EVENTS_LIMIT_MAX:
+        raise ApiError(
+            "invalid_request",
+            f"events_limit={raw!r} is not an integer in 0..={EVENTS_LIMIT_MAX}",
+        )
+    return int(raw)
+
+
+def _request_target() -> str:
+    """The path and query exactly as the client sent them (what signatures cover)."""
+    raw_path = request.scope.get("raw_path") or request.path.encode()
+    target = raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+def _unauthorized(message: str) -> NoReturn:
+    raise ApiError("unauthorized", message)
+
+
+def create_app(api: Api) -> QuartTrio:
+    """The Quart-Trio app serving `api`."""
+    app = QuartTrio("xpagent")
+    settings = api.node.settings
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return error.response()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        code = {404: "not_found", 405: "invalid_request"}.get(error.code or 500, "internal")
+        if code == "internal" and (error.code or 500) < 500:
+            code = "invalid_request"
+        return ApiError(code, error.description or error.name).response()
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        logger.error("unexpected error serving %s", request.path, exc_info=error)
+        return ApiError("internal", "internal error").response()
+
+    @app.before_request
+    async def authenticate() -> None:
+        path = request.path
+        if path.startswith("/api/admin/_internal/"):
+            header = request.headers.get(SIGNATURE_HEADER)
+            try:
+                verify(
+                    settings.cluster_secret,
+                    header,
+                    request.method,
+                    _request_target(),
+                    now_ts=int(api.node.recorder.now().timestamp()),
+                )
+            except SignatureError as exc:
+                _unauthorized(f"internal signature refused: {exc}")
+        elif path.startswith("/api/admin/") and settings.admin_token:
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {settings.admin_token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                _unauthorized("missing or wrong bearer token")
+
+    @app.get("/api/health")
+    async def health() -> Response:
+        return _json(
+            {
+                "status": "ok",
+                "node_id": api.node_id,
+                "version": __version__,
+                "uptime_secs": int(trio.current_time() - api.node.started_at),
+                "sse_streams": api.sse_streams,
+            }
+        )
+
+    @app.get("/api/admin/nodes")
+    async def nodes() -> Response:
+        return _json({"items": to_json_value(settings.cluster)})
+
+    @app.get("/api/admin/nodes/runtime")
+    async def nodes_runtime() -> Response:
+        remote = [node for node in settings.cluster if node.node_id != api.node_id]
+        fetched = {item.node_id: item for item in await api.cluster.fetch_items(remote)}
+        recorder = api.node.recorder
+        local = runtime_item(recorder.runtime, settings.node_name, recorder.now())
+        items = [
+            local if node.node_id == api.node_id else fetched[node.node_id]
+            for node in settings.cluster
+        ]
+        return _json(to_json_value(RuntimeList.of(items)))
+
+    @app.get("/api/admin/nodes/<node_id>")
+    async def node(node_id: str) -> Response:
+        return _json(to_json_value(api.cluster_node(node_id)))
+
+    @app.get("/api/admin/nodes/<node_id>/runtime")
+    async def node_runtime(node_id: str) -> Response:
+        target = api.cluster_node(node_id)
+        events_limit = _events_limit()
+        if node_id == api.node_id:
+            return _json(to_json_value(api.local_detail(events_limit)))
+        try:
+            detail = await api.cluster.fetch_detail(target, events_limit=events_limit)
+        except RemoteNodeError as exc:
+            raise ApiError("unavailable", f"node {node_id} is unreachable: {exc}") from None
+        return _json(to_json_value(detail))
+
+    def event_stream(frames: AsyncGenerator[bytes, None]) -> Response:
+        if api.sse_streams >= settings.sse_max_streams:
+            raise ApiError(
+                "unavailable",
+                f"this node already serves {api.sse_streams} event streams "
+                f"(XP_SSE_MAX_STREAMS={settings.sse_max_streams})",
+            )
+        response = Response(api.counted(frames), status=200, headers=SSE_HEADERS)
+        response.timeout = None  # only event streams may outlive the response timeout
+        return response
+
+    def local_stream(events_limit: int) -> Response:
+        recorder = api.node.recorder
+        return event_stream(
+            local_frames(
+                node_id=api.node_id,
+                hub=recorder.hub,
+                snapshot=lambda: api.local_detail(events_limit),
+                connected_at=format_time(recorder.now()),
+            )
+        )
+
+    @app.get("/api/admin/nodes/<node_id>/runtime/events")
+    async def node_events(node_id: str) -> Response:
+        target = api.cluster_node(node_id)
+        events_limit = _events_limit()
+        if node_id == api.node_id:
+            return local_stream(events_limit)
+        connected_at = format_time(api.node.recorder.now())
+        return event_stream(
+            api.relays.frames(target, events_limit=events_limit, connected_at=connected_at)
+        )
+
+    @app.get("/api/admin/_internal/nodes/runtime/local")
+    async def internal_runtime() -> Response:
+        return _json(to_json_value(api.local_detail(_events_limit())))
+
+    @app.get("/api/admin/_internal/nodes/runtime/local/events")
+    async def internal_events() -> Response:
+        return local_stream(_events_limit())
+
+    return app

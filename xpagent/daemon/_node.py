@@ -1,0 +1,164 @@
+"""The node daemon's nursery tree: supervision and persistence of one node.
+
+```
+serve_node                 loads the state, records the start, and at the end the stop
+├─ recorder.run            persists the state file when due
+├─ supervisor: xray        (restarted with backoff if it crashes)
+└─ supervisor: cloudflared, unless disabled
+```
+
+`xpagent.agent` puts this beside the HTTP server under the root nursery.
+Shutdown is cancellation: when the tree is cancelled, `serve_node` records `xp`
+going down and writes the state file under a shielded, time-limited scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import httpx
+import trio
+
+from xpagent.core import Component, Event, NodeRuntime
+
+from ._clock import WallClock, system_clock
+from ._hub import Hub
+from ._logging import logger
+from ._probes import XrayProbe, build_cloudflared_probe, open_grpc_client
+from ._recorder import Recorder
+from ._restarters import build_restarter
+from ._settings import Settings
+from ._state_store import STATE_FILE_NAME, StateStoreError, load_state
+from ._supervisor import Supervisor, keep_running
+
+__all__ = [
+    "FINAL_WRITE_GRACE_SECS",
+    "XRAY_PROBE_DEADLINE_SECS",
+    "NodeHandle",
+    "open_http_client",
+    "serve_node",
+]
+
+XRAY_PROBE_DEADLINE_SECS = 1.0
+CLOUDFLARED_PROBE_DEADLINE_SECS = 5.0
+FINAL_WRITE_GRACE_SECS = 3.0
+
+
+@attrs.frozen
+class NodeHandle:
+    """What a running node offers the rest of the process (the HTTP API)."""
+
+    settings: Settings
+    recorder: Recorder
+    hub: Hub[Event]
+    http_client: httpx.AsyncClient
+    started_at: float
+
+
+@asynccontextmanager
+async def open_http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The process's one HTTP/1.1 client (cloudflared metrics, other nodes)."""
+    verify: str | bool = str(settings.cluster_ca_file) if settings.cluster_ca_file else True
+    timeout = httpx.Timeout(float(settings.runtime_fanout_timeout_secs))
+    # Relayed event streams hold a connection each for as long as a browser watches.
+    limits = httpx.Limits(
+        max_connections=settings.sse_max_streams + 64, max_keepalive_connections=32
+    )
+    async with httpx.AsyncClient(verify=verify, timeout=timeout, limits=limits) as client:
+        yield client
+
+
+async def serve_node(
+    settings: Settings,
+    *,
+    clock: WallClock = system_clock,
+    task_status: trio.TaskStatus[NodeHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run one node until cancelled; `task_status.started` gets the `NodeHandle`."""
+    path = settings.data_dir / STATE_FILE_NAME
+    cloudflared_enabled = settings.cloudflared.enabled
+    loaded = await trio.to_thread.run_sync(
+        lambda: load_state(path, node_id=settings.node_id, now=clock())
+    )
+    if loaded.reset_reason is not None:
+        logger.warning(
+            "state file %s could not be used (%s); kept aside as %s, history starts empty",
+            path,
+            loaded.reset_reason,
+            loaded.kept_aside,
+            extra={"component": "xp", "reason": loaded.reset_reason},
+        )
+    runtime = loaded.runtime or NodeRuntime.new(
+        settings.node_id, cloudflared_enabled=cloudflared_enabled
+    )
+    recorder = Recorder(runtime, path=path, hub=Hub(), clock=clock)
+    now = clock()
+    recorder.apply(
+        runtime.started(
+            now,
+            cloudflared_enabled=cloudflared_enabled,
+            previous=loaded.previous,
+            reset_reason=loaded.reset_reason,
+        ),
+        at=now,
+    )
+    try:
+        async with (
+            open_http_client(settings) as http_client,
+            open_grpc_client() as grpc_client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(recorder.run)
+            supervisors = [
+                Supervisor(
+                    component=Component.XRAY,
+                    probe=XrayProbe(grpc_client, settings.xray_api_addr),
+                    restarter=build_restarter(settings.xray),
+                    settings=settings.xray,
+                    recorder=recorder,
+                    probe_deadline_secs=XRAY_PROBE_DEADLINE_SECS,
+                )
+            ]
+            cloudflared_probe = build_cloudflared_probe(settings.cloudflared, http_client)
+            if cloudflared_probe is not None:
+                supervisors.append(
+                    Supervisor(
+                        component=Component.CLOUDFLARED,
+                        probe=cloudflared_probe,
+                        restarter=build_restarter(settings.cloudflared),
+                        settings=settings.cloudflared,
+                        recorder=recorder,
+                        probe_deadline_secs=min(
+                            CLOUDFLARED_PROBE_DEADLINE_SECS,
+                            float(settings.cloudflared.health_interval_secs),
+                        ),
+                    )
+                )
+            for supervisor in supervisors:
+                await nursery.start(
+                    keep_running, f"{supervisor.component} supervisor", supervisor.run
+                )
+            logger.info(
+                "node %s serving; state file %s", settings.node_id, path, extra={"component": "xp"}
+            )
+            task_status.started(
+                NodeHandle(
+                    settings=settings,
+                    recorder=recorder,
+                    hub=recorder.hub,
+                    http_client=http_client,
+                    started_at=trio.current_time(),
+                )
+            )
+    finally:
+        with trio.CancelScope(shield=True) as final:
+            final.deadline = trio.current_time() + FINAL_WRITE_GRACE_SECS
+            recorder.record_stop()
+            try:
+                await recorder.write_now()
+            except StateStoreError as exc:
+                logger.error("final state write failed: %s", exc)
+        if final.cancelled_caught:
+            logger.error("final state write did not finish in %gs", FINAL_WRITE_GRACE_SECS)

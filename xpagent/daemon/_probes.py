@@ -1,0 +1,266 @@
+"""Probes: one question to a component, answered by a `ProbeResult`.
+
+A probe takes no timeout and never raises for a failed component: it returns a
+failure with a short human reason. The supervisor bounds it with its deadline
+(`trio.move_on_after`); a cancelled probe leaves nothing running.
+
+- `XrayProbe`: one gRPC unary call (`StatsService/GetStats`) over HTTP/2 cleartext
+  with prior knowledge. Any well-formed gRPC answer proves the API alive, even
+  `NOT_FOUND` or `UNIMPLEMENTED`, except `UNAVAILABLE`, `DEADLINE_EXCEEDED` and
+  `CANCELLED`.
+- `CommandProbe`: a program's exit status (0 = up); `systemd_probe` and
+  `openrc_probe` are the init-system flavours.
+- `MetricsProbe`: cloudflared's `GET {metrics_url}/ready`, 200 = up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, assert_never
+
+import attrs
+import httpx
+
+from xpagent.core import ProbeResult
+
+from ._commands import run_command
+from ._settings import CloudflaredMonitorMode, ComponentSettings
+from ._transport_errors import describe_transport_error
+
+__all__ = [
+    "GET_STATS_PATH",
+    "GRPC_STATUS_NAMES",
+    "PROBE_COUNTER_NAME",
+    "CommandProbe",
+    "MetricsProbe",
+    "Probe",
+    "XrayProbe",
+    "build_cloudflared_probe",
+    "get_stats_request",
+    "open_grpc_client",
+    "openrc_probe",
+    "systemd_probe",
+]
+
+
+class Probe(Protocol):
+    async def probe(self) -> ProbeResult:
+        """Ask the component once; runs until answered or cancelled."""
+        ...
+
+
+#: The gRPC status codes by number (grpc/include/grpc/impl/codegen/status.h).
+GRPC_STATUS_NAMES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+#: Answers that come from gRPC machinery but say the service cannot serve.
+_NOT_ALIVE_STATUSES = frozenset({1, 4, 14})  # CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE
+
+GET_STATS_PATH = "/xray.app.stats.command.StatsService/GetStats"
+#: A counter xray has when its API inbound is tagged `api`; NOT_FOUND is fine too.
+PROBE_COUNTER_NAME = "inbound>>>api>>>traffic>>>uplink"
+_GRPC_HEADERS = {"content-type": "application/grpc", "te": "trailers"}
+#: A gRPC answer to GetStats is tiny; read no more of any answer than this.
+_MAX_BODY_BYTES = 64 * 1024
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def get_stats_request(name: str, *, reset: bool = False) -> bytes:
+    """A length-prefixed gRPC message holding `GetStatsRequest{name, reset}`.
+
+    Protobuf by hand: field 1 (`name`, string) and field 2 (`reset`, bool, left out
+    when false as proto3 does).
+    """
+    encoded = name.encode()
+    message = b"\x0a" + _varint(len(encoded)) + encoded
+    if reset:
+        message += b"\x10\x01"
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+_GET_STATS_BODY = get_stats_request(PROBE_COUNTER_NAME)
+
+
+def open_grpc_client() -> httpx.AsyncClient:
+    """The client for `XrayProbe`: HTTP/2 with prior knowledge, one connection per call.
+
+    No connection is kept between probes: httpcore's HTTP/2 pool does not notice
+    that an idle connection was closed by the server, so after an xray restart the
+    next probe on a pooled connection would fail with a broken pipe instead of
+    reconnecting (and a connection to a hung xray would be kept forever). A new
+    loopback connection every probe period costs nothing. Proxy variables are
+    ignored: xray's API is always reached directly. The timeouts are only a
+    backstop; the supervisor's probe deadline is shorter.
+    """
+    return httpx.AsyncClient(
+        http1=False,
+        http2=True,
+        trust_env=False,
+        timeout=httpx.Timeout(5.0, connect=2.0),
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=0),
+    )
+
+
+async def _read_bounded(response: httpx.Response) -> None:
+    """Read (and drop) the body, so the stream ends cleanly, up to `_MAX_BODY_BYTES`."""
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > _MAX_BODY_BYTES:
+            return
+
+
+def _media_type(response: httpx.Response) -> str:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower()
+
+
+def _judge_grpc_answer(response: httpx.Response) -> ProbeResult:
+    media_type = _media_type(response)
+    if response.status_code != 200 or not media_type.startswith("application/grpc"):
+        shown = media_type or "no content-type"
+        return ProbeResult.failure(f"not a gRPC answer: HTTP {response.status_code} {shown}")
+    raw_status = response.headers.get("grpc-status")
+    if raw_status is None:
+        # A success carries grpc-status in trailers, which httpx does not expose;
+        # errors come trailers-only, with grpc-status in the headers.
+        return ProbeResult.success()
+    try:
+        code = int(raw_status)
+    except ValueError:
+        return ProbeResult.failure(f"not a gRPC answer: grpc-status {raw_status[:20]!r}")
+    if code in _NOT_ALIVE_STATUSES:
+        return ProbeResult.failure(f"grpc {GRPC_STATUS_NAMES[code]}")
+    return ProbeResult.success()
+
+
+@attrs.frozen
+class XrayProbe:
+    """Calls xray's `StatsService/GetStats` at `api_addr` (`host:port`).
+
+    `client` should come from `open_grpc_client`.
+    """
+
+    client: httpx.AsyncClient
+    api_addr: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.api_addr}{GET_STATS_PATH}"
+
+    async def probe(self) -> ProbeResult:
+        try:
+            async with self.client.stream(
+                "POST", self.url, content=_GET_STATS_BODY, headers=_GRPC_HEADERS
+            ) as response:
+                await _read_bounded(response)
+        except httpx.HTTPError as exc:
+            return ProbeResult.failure(describe_transport_error(exc))
+        return _judge_grpc_answer(response)
+
+
+def _argv(value: Sequence[str]) -> tuple[str, ...]:
+    argv = tuple(value)
+    if not argv:
+        raise ValueError("a command needs a program to run")
+    return argv
+
+
+@attrs.frozen
+class CommandProbe:
+    """Runs `argv`; exit 0 is up, anything else a failure with the exit reason."""
+
+    argv: tuple[str, ...] = attrs.field(converter=_argv)
+
+    async def probe(self) -> ProbeResult:
+        result = await run_command(self.argv)
+        return ProbeResult.success() if result.ok else ProbeResult.failure(result.reason)
+
+
+def systemd_probe(unit: str) -> CommandProbe:
+    return CommandProbe(("systemctl", "is-active", "--quiet", unit))
+
+
+def openrc_probe(service: str) -> CommandProbe:
+    return CommandProbe(("rc-service", service, "status"))
+
+
+@attrs.frozen
+class MetricsProbe:
+    """cloudflared's readiness: `GET {metrics_url}/ready`, 200 = up.
+
+    A running cloudflared without an edge connection answers 503, which an
+    init-system status cannot see. `client` is the process's HTTP/1.1 client.
+    """
+
+    client: httpx.AsyncClient
+    metrics_url: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.metrics_url.rstrip('/')}/ready"
+
+    async def probe(self) -> ProbeResult:
+        try:
+            async with self.client.stream("GET", self.url) as response:
+                await _read_bounded(response)
+        except httpx.HTTPError as exc:
+            return ProbeResult.failure(describe_transport_error(exc))
+        if response.status_code == 200:
+            return ProbeResult.success()
+        return ProbeResult.failure(f"HTTP {response.status_code}")
+
+
+def build_cloudflared_probe(
+    settings: ComponentSettings, http_client: httpx.AsyncClient
+) -> Probe | None:
+    """The probe cloudflared's monitor mode asks for; None when it is not used here.
+
+    Raises ValueError for settings the configuration check should have refused
+    (no monitor mode, or a mode without its command or URL).
+    """
+    mode = settings.monitor_mode
+    if mode is None:
+        raise ValueError("no monitor mode: these are not cloudflared's settings")
+    if mode is CloudflaredMonitorMode.NONE:
+        return None
+    if mode is CloudflaredMonitorMode.SYSTEMD:
+        return systemd_probe(settings.systemd_unit)
+    if mode is CloudflaredMonitorMode.OPENRC:
+        return openrc_probe(settings.openrc_service)
+    if mode is CloudflaredMonitorMode.COMMAND:
+        if not settings.probe_command:
+            raise ValueError("monitor mode command needs a probe command")
+        return CommandProbe(settings.probe_command)
+    if mode is CloudflaredMonitorMode.METRICS:
+        if not settings.metrics_url:
+            raise ValueError("monitor mode metrics needs a metrics URL")
+        return MetricsProbe(http_client, settings.metrics_url)
+    assert_never(mode)

@@ -1,0 +1,160 @@
+"""The recorder: the one mutable holder of the node's runtime, and its persistence.
+
+Supervisors report probe and restart outcomes to the recorder; it applies the
+core's transition, logs and publishes the new events to the hub, and notes the
+change for the writer. Its `run` task writes the state file when the core's
+`WriteSchedule` says a write is due — within a second of a new event, at least
+once per slot, never more than once a second — in a worker thread.
+
+All methods but `run` and `write_now` are synchronous: in trio nothing else
+runs between reading the runtime and storing its successor, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import trio
+
+from xpagent.core import (
+    Component,
+    ComponentState,
+    Event,
+    EventLevel,
+    NodeRuntime,
+    ProbeResult,
+    RestartResult,
+    Update,
+    WriteSchedule,
+    encode_state,
+)
+
+from ._clock import WallClock
+from ._hub import Hub
+from ._logging import logger
+from ._state_store import StateStoreError, write_state
+
+__all__ = ["WRITE_RETRY_SECS", "Recorder"]
+
+WRITE_RETRY_SECS = 5.0
+
+
+class Recorder:
+    """Holds the node's `NodeRuntime` and applies every change to it."""
+
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        *,
+        path: Path,
+        hub: Hub[Event],
+        clock: WallClock,
+        write_in_thread: bool = True,
+    ):
+        """`write_in_thread=False` writes on the trio thread: for virtual-time tests,
+        where a worker thread would let the clock jump while the disk works."""
+        self._runtime = runtime
+        self._path = path
+        self._hub = hub
+        self._clock = clock
+        self._write_in_thread = write_in_thread
+        self._schedule = WriteSchedule()
+        self._changed = trio.Event()
+        self.writes = 0
+
+    @property
+    def runtime(self) -> NodeRuntime:
+        return self._runtime
+
+    @property
+    def hub(self) -> Hub[Event]:
+        return self._hub
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- applying changes ----------------------------------------------------
+
+    def apply(self, update: Update, *, at: datetime) -> NodeRuntime:
+        """Store `update`'s runtime; log, publish and schedule the write of its events."""
+        self._runtime = update.runtime
+        self._schedule = self._schedule.changed(at, new_events=bool(update.events))
+        for event in update.events:
+            level = logging.WARNING if event.level is EventLevel.WARNING else logging.INFO
+            extra = {"component": event.component.value}
+            if event.status_to is not None:
+                extra["status"] = event.status_to.value
+            logger.log(level, event.message, extra=extra)
+            self._hub.publish(event)
+        self._changed.set()
+        self._changed = trio.Event()
+        return self._runtime
+
+    def record_probe(
+        self, component: Component, result: ProbeResult, *, fails_before_down: int
+    ) -> ComponentState:
+        now = self.now()
+        update = self._runtime.probed(component, result, now, fails_before_down=fails_before_down)
+        return self.apply(update, at=now).component(component)
+
+    def record_restart_requested(self, component: Component, *, how: str) -> ComponentState:
+        now = self.now()
+        update = self._runtime.restart_requested(component, now, how=how)
+        return self.apply(update, at=now).component(component)
+
+    def record_restart_finished(self, component: Component, result: RestartResult) -> None:
+        now = self.now()
+        self.apply(self._runtime.restart_finished(component, result, now), at=now)
+
+    def record_stop(self) -> None:
+        now = self.now()
+        self.apply(self._runtime.stopped(now), at=now)
+
+    # -- persistence ---------------------------------------------------------
+
+    async def write_now(self) -> None:
+        """Write the current runtime to the state file (in a worker thread).
+
+        Raises StateStoreError when the disk refuses; the pending changes then
+        stay pending.
+        """
+        now = self.now()
+        runtime, schedule = self._runtime, self._schedule
+        # Changes made while the thread writes stay pending for the next write.
+        self._schedule = schedule.written(now)
+        try:
+            if self._write_in_thread:
+                await trio.to_thread.run_sync(self._encode_and_write, runtime, now)
+            else:
+                self._encode_and_write(runtime, now)
+                await trio.lowlevel.checkpoint()
+        except StateStoreError:
+            self._schedule = self._schedule.changed(now, new_events=schedule.event_pending)
+            raise
+        self.writes += 1
+
+    def _encode_and_write(self, runtime: NodeRuntime, now: datetime) -> None:
+        write_state(self._path, encode_state(runtime, now))
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write the state file whenever a write is due, until cancelled."""
+        task_status.started()
+        while True:
+            changed = self._changed
+            due = self._schedule.due_at()
+            if due is None:
+                await changed.wait()
+                continue
+            now = self.now()
+            if not self._schedule.write_due(now):
+                # A new change may bring the due time forward: wait for either.
+                with trio.move_on_after((due - now).total_seconds()):
+                    await changed.wait()
+                continue
+            try:
+                await self.write_now()
+            except StateStoreError as exc:
+                logger.error("%s; retrying in %gs", exc, WRITE_RETRY_SECS)
+                await trio.sleep(WRITE_RETRY_SECS)

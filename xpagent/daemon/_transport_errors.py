@@ -1,0 +1,115 @@
+"""Short human reasons for httpx's transport errors.
+
+httpx wraps the socket error two or three levels deep (httpx → httpcore → trio →
+an `ExceptionGroup` of per-address attempts → `OSError`); operators want to read
+`connection refused`, not that chain. `describe_transport_error` digs the root
+cause out and falls back on the httpx class when there is none.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from collections.abc import Iterator
+
+import httpx
+
+__all__ = ["describe_transport_error"]
+
+_MAX_DETAIL_CHARS = 120
+
+_ERRNO_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.EPIPE: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+# Most specific first: the first matching class gives the reason.
+_CLASS_REASONS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "connect timed out"),
+    (httpx.ReadTimeout, "read timed out"),
+    (httpx.WriteTimeout, "write timed out"),
+    (httpx.PoolTimeout, "timed out waiting for a free connection"),
+    (httpx.TimeoutException, "timed out"),
+    (httpx.ConnectError, "connection failed"),
+    (httpx.ReadError, "connection broken while reading"),
+    (httpx.WriteError, "connection broken while writing"),
+    (httpx.ProxyError, "proxy error"),
+    (httpx.UnsupportedProtocol, "unsupported URL"),
+    # Local or remote alike: httpcore reports a bad frame from an HTTP/2 server
+    # as a LocalProtocolError.
+    (httpx.ProtocolError, "protocol error"),
+    (httpx.DecodingError, "undecodable response body"),
+    (httpx.TooManyRedirects, "too many redirects"),
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, its causes and contexts, and the members of any exception group, in order."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[: _MAX_DETAIL_CHARS - 1] + "…"
+    return text
+
+
+def _root_reasons(exc: BaseException) -> list[str]:
+    reasons: list[str] = []
+    for cause in _causes(exc):
+        reason: str | None = None
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = f"TLS certificate not trusted ({_shorten(cause.verify_message or '')})"
+        elif isinstance(cause, ssl.SSLError):
+            reason = f"TLS error ({_shorten(cause.reason or str(cause))})"
+        elif isinstance(cause, socket.gaierror):
+            reason = f"cannot resolve host ({_shorten(cause.strerror or str(cause))})"
+        elif isinstance(cause, OSError) and cause.errno in _ERRNO_REASONS:
+            reason = _ERRNO_REASONS[cause.errno]
+        if reason is not None and reason not in reasons:
+            reasons.append(reason)
+    return reasons
+
+
+def describe_transport_error(exc: httpx.HTTPError) -> str:
+    """A short reason for a failed request: `connection refused`, `read timed out`, …"""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        # A timeout's cause is trio.TooSlowError, never more telling than the class.
+        return next(reason for cls, reason in _CLASS_REASONS if isinstance(exc, cls))
+    roots = _root_reasons(exc)
+    if roots:
+        # Several addresses tried (IPv6, IPv4) may each have failed differently.
+        return " / ".join(roots)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        message = str(exc)
+        if "disconnect" in message.lower():
+            return "connection closed by the server"
+        if "ConnectionTerminated" in message:  # an HTTP/2 GOAWAY
+            return "connection closed by the server (GOAWAY)"
+    for cls, reason in _CLASS_REASONS:
+        if isinstance(exc, cls):
+            detail = _shorten(str(exc))
+            return f"{reason}: {detail}" if detail else reason
+    return _shorten(f"{type(exc).__name__}: {exc}")
