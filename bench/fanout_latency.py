@@ -399,6 +399,7 @@ async def measure(
         "XP_RUNTIME_FANOUT_TIMEOUT_SECS": str(timeout_secs),
     }
     async with open_agent(env, port=port, log_path=run_dir / "agent.log", client=client) as agent:
+        print(f"deadline {timeout_secs} s, k={dead}: agent pid {agent.pid}", flush=True)
         first = await ask_list(client, agent.url)
         answers = [await ask_list(client, agent.url) for _ in range(args.requests)]
     for answer in (first, *answers):

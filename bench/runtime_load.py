@@ -88,6 +88,7 @@ class Load:
     latencies: list[float] = attrs.Factory(list)
     errors: int = 0
     connection_failures: int = 0
+    reconnects: int = 0  # connections the server ended in good order
     first_error: str | None = None
     answer_bytes: int = 0
 
@@ -98,8 +99,10 @@ class Load:
 
 async def _one_request(
     stream: trio.SocketStream, connection: h11.Connection, request: h11.Request
-) -> tuple[int, int]:
-    """Send `request` on the keep-alive `connection`; its status and body size."""
+) -> tuple[int, int, bool]:
+    """Send `request` on the keep-alive `connection`: the answer's status and body size,
+    and whether the connection can carry another request (hypercorn closes it after
+    `keep_alive_max_requests`, 1000 by default)."""
     await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
     status, size = 0, 0
     while True:
@@ -111,8 +114,10 @@ async def _one_request(
         elif isinstance(event, h11.Data):
             size += len(event.data)
         elif isinstance(event, h11.EndOfMessage):
-            connection.start_next_cycle()
-            return status, size
+            reusable = connection.our_state is h11.DONE and connection.their_state is h11.DONE
+            if reusable:
+                connection.start_next_cycle()
+            return status, size, reusable
         elif isinstance(event, h11.ConnectionClosed):
             raise h11.RemoteProtocolError("the agent closed the connection")
 
@@ -140,7 +145,7 @@ async def drive(port: int, target: str, deadline: float, load: Load) -> None:
                 started = time.perf_counter()
                 try:
                     with trio.fail_after(REQUEST_TIMEOUT_SECS):
-                        status, size = await _one_request(stream, connection, request)
+                        status, size, reusable = await _one_request(stream, connection, request)
                 except (
                     OSError,
                     trio.BrokenResourceError,
@@ -155,6 +160,9 @@ async def drive(port: int, target: str, deadline: float, load: Load) -> None:
                     load.answer_bytes = size
                 else:
                     load.error(f"HTTP {status}")
+                if not reusable:
+                    load.reconnects += 1
+                    break
 
 
 @attrs.frozen
@@ -239,6 +247,8 @@ def print_table(runs: Sequence[Run]) -> None:
         )
         if run.load.first_error:
             print(f"        first error: {run.load.first_error}")
+        if run.load.reconnects:
+            print(f"        keep-alive connections the agent ended: {run.load.reconnects}")
     print()
     print("CPU is the share of one core over the run; the agent serves on one thread.")
     for run in runs:

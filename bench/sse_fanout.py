@@ -16,13 +16,15 @@ The delay of one event at one client is the time the frame arrived at the
 client's socket minus the event's `occurred_at` (wall clock, same machine). The
 arrival time is the kernel's receive timestamp of the socket's data
 (`SO_TIMESTAMP`), so the bench's own work on 1000 sockets does not count; the
-`occurred_at` has milliseconds, which adds under 1 ms. The table shows min,
-median, p99 and maximum over all clients × events (targets ≤ 50 ms and ≤ 250 ms),
-per event and overall, when the last client had the snapshot after the event
-("snapshots done", from `occurred_at`), the agent's resident memory before and after connecting the
-clients (→ KiB per client) and its CPU time per phase. Finally all clients hang
-up at once and the bench times how long `/api/health` takes to report
-`sse_streams` 0 again (target ≤ 1 s).
+`occurred_at` has milliseconds, which adds under 1 ms.
+
+The table shows, per event and overall, min, median, p99 and maximum over all
+clients × events (targets ≤ 50 ms and ≤ 250 ms), when the last client had the
+snapshot after the event ("snapshots done", from `occurred_at`) and the agent's
+resident memory then. Below it: the agent's resident memory before and after
+connecting the clients (→ KiB per client) and its CPU time per phase. Finally
+all clients hang up at once and the bench times how long `/api/health` takes to
+report `sse_streams` 0 again (target ≤ 1 s).
 
 Linux only (/proc, SO_TIMESTAMP). Run it from the project root, with the dev
 extras installed (grpcio):
@@ -49,6 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +373,7 @@ def print_report(
     deliveries: Deliveries,
     *,
     phases: dict[str, Phase],
+    rss_after_event: dict[str, int],
     connect_secs: float,
     event_phase_secs: float,
     release_secs: float | None,
@@ -379,25 +383,31 @@ def print_report(
     print(f"{clients} SSE clients of one agent, {len(deliveries.delays)} events")
     print()
     header = (
-        f"{'event':>5}  {'transition':<14}  {'clients':>9}  {'min':>11}"
-        f"  {'median':>11}  {'p99':>11}  {'max':>11}  {'snapshots done':>14}"
+        f"{'event':>5}  {'occurred (UTC)':<14}  {'transition':<14}  {'clients':>9}  {'min':>11}"
+        f"  {'median':>11}  {'p99':>11}  {'max':>11}  {'snapshots done':>14}  {'agent RSS':>10}"
     )
     print(header)
     print("-" * len(header))
     for number, (event_id, delays) in enumerate(deliveries.delays.items(), start=1):
         done_secs = deliveries.snapshots_done.get(event_id)
         done = f"{done_secs:12.2f} s" if done_secs is not None else f"{'-':>14}"
+        rss = f"{rss_after_event.get(event_id, 0) / MIB:6.1f} MiB"
+        occurred = datetime.fromtimestamp(deliveries.occurred[event_id], UTC).strftime(
+            "%H:%M:%S.%f"
+        )
+        occurred = occurred[:-3]
         print(
-            f"{number:>5}  {deliveries.transitions[event_id]:<14}  {len(delays):>4}/{clients:<4}"
+            f"{number:>5}  {occurred:<14}  {deliveries.transitions[event_id]:<14}"
+            f"  {len(delays):>4}/{clients:<4}"
             f"  {ms(min(delays))}  {ms(statistics.median(delays))}"
-            f"  {ms(percentile(delays, 0.99))}  {ms(max(delays))}  {done}"
+            f"  {ms(percentile(delays, 0.99))}  {ms(max(delays))}  {done}  {rss}"
         )
     every = [delay for delays in deliveries.delays.values() for delay in delays]
     print("-" * len(header))
     if every:
         median, p99 = statistics.median(every), percentile(every, 0.99)
         print(
-            f"{'all':>5}  {'':<14}  {len(every):>9}  {ms(min(every))}  {ms(median)}"
+            f"{'all':>5}  {'':<14}  {'':<14}  {len(every):>9}  {ms(min(every))}  {ms(median)}"
             f"  {ms(p99)}  {ms(max(every))}"
         )
         print()
@@ -462,6 +472,7 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
     path = f"/api/admin/nodes/{NODE_ID}/runtime/events?events_limit=0"
     deliveries = Deliveries(args.clients)
     phases: dict[str, Phase] = {}
+    rss_after_event: dict[str, int] = {}
     log_path = directory / "agent.log"
     with running_xray_api() as xray:
         env["XP_XRAY_API_ADDR"] = xray.addr
@@ -501,13 +512,15 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
                 events_started = trio.current_time()
                 for number in range(1, args.events + 1):
                     running = await toggle(xray, running)
-                    if await deliveries.wait_for_event(number, EVENT_DEADLINE_SECS) is None:
+                    event_id = await deliveries.wait_for_event(number, EVENT_DEADLINE_SECS)
+                    if event_id is None:
                         raise BenchError(
                             f"event {number} did not reach every client within"
                             f" {EVENT_DEADLINE_SECS:g} s ({deliveries.failed} clients failed,"
                             f" {deliveries.ended} streams ended; first failure:"
                             f" {deliveries.first_failure})"
                         )
+                    rss_after_event[event_id] = rss_bytes(agent.pid)
                     print(f"event {number} delivered to all clients", flush=True)
                     await trio.sleep(args.gap)
                 event_phase_secs = trio.current_time() - events_started
@@ -519,6 +532,7 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
         args,
         deliveries,
         phases=phases,
+        rss_after_event=rss_after_event,
         connect_secs=connect_secs,
         event_phase_secs=event_phase_secs,
         release_secs=release_secs,

@@ -303,6 +303,31 @@ async def test_too_many_streams_is_a_503(nursery: trio.Nursery, cluster: Cluster
         readers.cancel_scope.cancel()
 
 
+async def test_the_stream_limit_holds_under_concurrent_requests(
+    nursery: trio.Nursery, cluster: Cluster
+) -> None:
+    """Six streams asked for at once with a limit of two: exactly two are served."""
+    await start_agent(nursery, cluster.settings("a", XP_SSE_MAX_STREAMS="2"))
+    statuses: list[int] = []
+    opened = trio.Semaphore(0)
+
+    async def open_stream(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", "/api/admin/nodes/a/runtime/events") as answer:
+            statuses.append(answer.status_code)
+            opened.release()
+            if answer.status_code == 200:
+                await trio.sleep_forever()
+
+    async with admin_client(cluster.url("a")) as client, trio.open_nursery() as streams:
+        for _ in range(6):
+            streams.start_soon(open_stream, client)
+        with trio.fail_after(10):
+            for _ in range(6):
+                await opened.acquire()
+        assert sorted(statuses) == [200, 200, 503, 503, 503, 503]
+        streams.cancel_scope.cancel()
+
+
 async def test_unknown_routes_and_nodes_answer_in_the_contract_shape(
     nursery: trio.Nursery, cluster: Cluster
 ) -> None:
@@ -310,6 +335,7 @@ async def test_unknown_routes_and_nodes_answer_in_the_contract_shape(
     await start_agent(nursery, cluster.settings("a"))
     async with admin_client(cluster.url("a")) as client:
         for path in (
+            "/api//admin/nodes",
             "/api/admin/nodes/zz/runtime",
             "/api/admin/nodes/zz/runtime/events",
             "/api/admin/nothing-here",

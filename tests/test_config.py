@@ -31,6 +31,7 @@ SECRET = b"0123456789abcdef0123456789abcdef-cluster-key"
 TOKEN = "t0ken-that-must-stay-hidden"
 NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BIND_ALLOWED = "host:port with an IPv4, [IPv6] or named host and port 0..=65535"
+NODE_ID_ALLOWED = "1..64 characters of [A-Za-z0-9_-], other than 'runtime'"
 URL_ALLOWED = "(allowed: http(s)://host[:port])"
 
 # CONTRACT §1, in its order: variable → default as written in the table of settings.
@@ -115,13 +116,14 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     (
         "XP_NODE_ID",
         "node a",
-        "XP_NODE_ID='node a' is not 1..64 characters of [A-Za-z0-9_-]",
+        f"XP_NODE_ID='node a' is not {NODE_ID_ALLOWED}",
     ),
     (
         "XP_NODE_ID",
         "n" * 65,
-        f"XP_NODE_ID={'n' * 65} is not 1..64 characters of [A-Za-z0-9_-]",
+        f"XP_NODE_ID={'n' * 65} is not {NODE_ID_ALLOWED}",
     ),
+    ("XP_NODE_ID", "runtime", f"XP_NODE_ID=runtime is not {NODE_ID_ALLOWED}"),
     ("XP_NODE_NAME", "x" * 65, f"XP_NODE_NAME={'x' * 65} is not 1..64 characters long"),
     ("XP_NODE_NAME", "a\nb", "XP_NODE_NAME='a\\nb' contains control characters"),
     ("XP_NODE_NAME", "   ", "XP_NODE_NAME='   ' is blank"),
@@ -771,7 +773,7 @@ CLUSTER_FILE_ERRORS = [
     (
         "bad-node-id",
         _node_toml("node a"),
-        "nodes[0]: node_id 'node a' is not 1..64 characters of [A-Za-z0-9_-]",
+        f"nodes[0]: node_id 'node a' is not {NODE_ID_ALLOWED}",
     ),
     (
         "node-id-not-a-string",
@@ -991,8 +993,8 @@ def test_invalid_node_id_file_stops_startup(tmp_path, content, shown):
     path.parent.mkdir()
     path.write_bytes(content)
     assert _error(tmp_path) == (
-        f"node id file {path} (in XP_DATA_DIR) holds {shown}, which is not 1..64 "
-        "characters of [A-Za-z0-9_-]; fix or remove it"
+        f"node id file {path} (in XP_DATA_DIR) holds {shown}, which is not "
+        f"{NODE_ID_ALLOWED}; fix or remove it"
     )
     assert path.read_bytes() == content
 

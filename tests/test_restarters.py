@@ -114,6 +114,18 @@ async def test_openrc_falls_back_to_sudo_when_doas_fails(fake_programs: FakeProg
     ]
 
 
+async def test_openrc_does_not_restart_twice_when_the_service_itself_fails(
+    fake_programs: FakePrograms,
+):
+    """A restart that doas ran and rc-service failed is reported, not retried via sudo."""
+    fake_programs.behave("rc-service", exit_status=1, stderr=" * ERROR: xray failed to start")
+
+    result = await OpenRCRestarter("xray").restart()
+
+    assert result == RestartResult.failure("doas: exit 1: * ERROR: xray failed to start")
+    assert fake_programs.calls() == ["doas -n rc-service xray restart", "rc-service xray restart"]
+
+
 async def test_openrc_falls_back_to_sudo_when_doas_is_missing(fake_programs: FakePrograms):
     """Without doas on PATH, sudo is used."""
     fake_programs.remove("doas")

@@ -17,8 +17,8 @@ from xpagent.core import (
     EventKind,
     EventLevel,
     NodeRuntime,
-    RuntimeDetail,
     runtime_detail,
+    to_json_value,
 )
 from xpagent.daemon import Hub
 
@@ -36,9 +36,9 @@ def make_event(index: int) -> Event:
     )
 
 
-def snapshot() -> RuntimeDetail:
+def snapshot() -> str:
     runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
-    return runtime_detail(runtime, "Node A", NOW, events_limit=0)
+    return json.dumps(to_json_value(runtime_detail(runtime, "Node A", NOW, events_limit=0)))
 
 
 def parse(raw: bytes) -> tuple[str, dict[str, object] | None]:

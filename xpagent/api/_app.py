@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from datetime import datetime
 from typing import Any, NoReturn
 
 import attrs
@@ -22,10 +25,12 @@ from werkzeug.exceptions import HTTPException
 
 from xpagent import __version__
 from xpagent.core import (
+    NodeRuntime,
     RuntimeList,
     format_time,
     runtime_detail,
     runtime_item,
+    slot_start_of,
     to_json_value,
 )
 from xpagent.daemon import ClusterNode, NodeHandle, logger
@@ -38,6 +43,7 @@ __all__ = ["Api", "ApiError", "create_app"]
 
 EVENTS_LIMIT_DEFAULT = 200
 EVENTS_LIMIT_MAX = 1000
+DETAIL_CACHE_ENTRIES = 8
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -68,9 +74,12 @@ class ApiError(Exception):
         return Response(body, status=ERROR_STATUS[self.code], content_type="application/json")
 
 
-def _json(value: Any, status: int = 200) -> Response:
-    body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _json_text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, content_type="application/json")
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return _json_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), status)
 
 
 @attrs.define
@@ -81,6 +90,9 @@ class Api:
     cluster: ClusterClient
     relays: StreamRelays
     sse_streams: int = 0
+    _detail_cache: dict[int, tuple[NodeRuntime, datetime, str]] = attrs.field(
+        factory=dict, init=False
+    )
 
     @property
     def node_id(self) -> str:
@@ -92,31 +104,68 @@ class Api:
                 return node
         raise ApiError("not_found", f"node not found: {node_id}")
 
-    def local_detail(self, events_limit: int) -> Any:
-        recorder = self.node.recorder
-        return runtime_detail(
-            recorder.runtime,
-            self.node.settings.node_name,
-            recorder.now(),
-            events_limit=events_limit,
-        )
+    def local_detail_json(self, events_limit: int) -> str:
+        """This node's detail as JSON text, built once per state, slot and limit.
 
-    async def counted(self, frames: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
-        """`frames`, counted in `sse_streams` while the client is connected."""
+        Every snapshot of every stream and every detail request between two probe
+        ticks shares one encoding.
+        """
+        recorder = self.node.recorder
+        runtime, now = recorder.runtime, recorder.now()
+        slot = slot_start_of(now)
+        cached = self._detail_cache.get(events_limit)
+        if cached is not None and cached[0] is runtime and cached[1] == slot:
+            return cached[2]
+        detail = runtime_detail(
+            runtime, self.node.settings.node_name, now, events_limit=events_limit
+        )
+        text = json.dumps(to_json_value(detail), ensure_ascii=False, separators=(",", ":"))
+        if len(self._detail_cache) >= DETAIL_CACHE_ENTRIES:
+            self._detail_cache.clear()
+        self._detail_cache[events_limit] = (runtime, slot, text)
+        return text
+
+    def open_stream_slot(self) -> _StreamSlot:
+        """Reserve one of the `XP_SSE_MAX_STREAMS` slots, or refuse with 503."""
+        limit = self.node.settings.sse_max_streams
+        if self.sse_streams >= limit:
+            raise ApiError(
+                "unavailable",
+                f"this node already serves {self.sse_streams} event streams "
+                f"(XP_SSE_MAX_STREAMS={limit})",
+            )
         self.sse_streams += 1
-        try:
-            async with aclosing(frames):
-                async for chunk in frames:
-                    yield chunk
-        finally:
-            self.sse_streams -= 1
+        return _StreamSlot(self)
+
+
+@attrs.define
+class _StreamSlot:
+    """One reserved stream; released once, whichever way the stream ends."""
+
+    api: Api
+    held: bool = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.api.sse_streams -= 1
+
+
+async def _holding(slot: _StreamSlot, frames: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    """`frames`, holding `slot` while the client is connected."""
+    try:
+        async with aclosing(frames):
+            async for chunk in frames:
+                yield chunk
+    finally:
+        slot.release()
 
 
 def _events_limit() -> int:
     raw = request.args.get("events_limit")
     if raw is None:
         return EVENTS_LIMIT_DEFAULT
-    if not raw.isdigit() or int(raw) > EVENTS_LIMIT_MAX:
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or int(raw) > EVENTS_LIMIT_MAX:
         raise ApiError(
             "invalid_request",
             f"events_limit={raw!r} is not an integer in 0..={EVENTS_LIMIT_MAX}",
@@ -139,6 +188,8 @@ def _unauthorized(message: str) -> NoReturn:
 def create_app(api: Api) -> QuartTrio:
     """The Quart-Trio app serving `api`."""
     app = QuartTrio("xpagent")
+    # `/api//admin/...` must not be redirected to a route: answer 404 like any path.
+    app.url_map.merge_slashes = False
     settings = api.node.settings
 
     @app.errorhandler(ApiError)
@@ -215,7 +266,7 @@ def create_app(api: Api) -> QuartTrio:
         target = api.cluster_node(node_id)
         events_limit = _events_limit()
         if node_id == api.node_id:
-            return _json(to_json_value(api.local_detail(events_limit)))
+            return _json_text(api.local_detail_json(events_limit))
         try:
             detail = await api.cluster.fetch_detail(target, events_limit=events_limit)
         except RemoteNodeError as exc:
@@ -223,13 +274,12 @@ def create_app(api: Api) -> QuartTrio:
         return _json(to_json_value(detail))
 
     def event_stream(frames: AsyncGenerator[bytes, None]) -> Response:
-        if api.sse_streams >= settings.sse_max_streams:
-            raise ApiError(
-                "unavailable",
-                f"this node already serves {api.sse_streams} event streams "
-                f"(XP_SSE_MAX_STREAMS={settings.sse_max_streams})",
-            )
-        response = Response(api.counted(frames), status=200, headers=SSE_HEADERS)
+        # The slot is taken here, before any await, so concurrent requests cannot all
+        # pass the limit; a body that is never iterated frees it when collected.
+        slot = api.open_stream_slot()
+        body = _holding(slot, frames)
+        weakref.finalize(body, slot.release)
+        response = Response(body, status=200, headers=SSE_HEADERS)
         response.timeout = None  # only event streams may outlive the response timeout
         return response
 
@@ -239,7 +289,7 @@ def create_app(api: Api) -> QuartTrio:
             local_frames(
                 node_id=api.node_id,
                 hub=recorder.hub,
-                snapshot=lambda: api.local_detail(events_limit),
+                snapshot=lambda: api.local_detail_json(events_limit),
                 connected_at=format_time(recorder.now()),
             )
         )
@@ -257,7 +307,7 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get("/api/admin/_internal/nodes/runtime/local")
     async def internal_runtime() -> Response:
-        return _json(to_json_value(api.local_detail(_events_limit())))
+        return _json_text(api.local_detail_json(_events_limit()))
 
     @app.get("/api/admin/_internal/nodes/runtime/local/events")
     async def internal_events() -> Response:

@@ -40,7 +40,7 @@ from xpagent.core import (
 )
 from xpagent.daemon._clock import WallClock
 from xpagent.daemon._settings import ClusterNode
-from xpagent.daemon._transport_errors import describe_transport_error
+from xpagent.daemon._transport_errors import describe_transport_error, shorten_reason
 
 from ._signature import SIGNATURE_HEADER, sign
 
@@ -68,10 +68,7 @@ class RemoteNodeError(Exception):
 
 
 def _shortened(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) > _MAX_REASON_DETAIL_CHARS:
-        text = text[: _MAX_REASON_DETAIL_CHARS - 1] + "…"
-    return text
+    return shorten_reason(text, _MAX_REASON_DETAIL_CHARS)
 
 
 def _error_message(body: bytes) -> str | None:
@@ -250,7 +247,7 @@ class ClusterClient:
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
                 if not response.is_success:
-                    raise RemoteNodeError(await self._status_reason(response))
+                    raise RemoteNodeError(await self.status_reason(response))
                 body = await _read_capped(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise RemoteNodeError(describe_transport_error(exc)) from None
@@ -259,7 +256,8 @@ class ClusterClient:
         return _parsed_detail(body, node)
 
     @staticmethod
-    async def _status_reason(response: httpx.Response) -> str:
+    async def status_reason(response: httpx.Response) -> str:
+        """`HTTP 503`, with the message of the node's JSON error body when it has one."""
         reason = f"HTTP {response.status_code}"
         try:
             body = await _read_capped(response, _MAX_ERROR_BODY_BYTES)

@@ -23,8 +23,8 @@ import httpx
 import trio
 from httpx_sse import SSEError, aconnect_sse
 
-from xpagent.core import Event, RuntimeDetail, to_json_value
-from xpagent.daemon import ClusterNode, Hub, Lagged, describe_transport_error
+from xpagent.core import Event, to_json_value
+from xpagent.daemon import ClusterNode, Hub, Lagged, describe_transport_error, logger
 
 from ._fanout import ClusterClient, RemoteNodeError
 
@@ -70,13 +70,17 @@ async def local_frames(
     *,
     node_id: str,
     hub: Hub[Event],
-    snapshot: Callable[[], RuntimeDetail],
+    snapshot: Callable[[], str],
     connected_at: str,
 ) -> AsyncGenerator[bytes, None]:
-    """This node's stream: subscribe, then hello, snapshot, and what happens next."""
+    """This node's stream: subscribe, then hello, snapshot, and what happens next.
+
+    `snapshot` returns the detail body as JSON text (the caller caches it: many
+    streams want the same snapshot after the same event).
+    """
     with hub.subscribe() as subscription:
         yield hello_frame(node_id, connected_at)
-        yield frame("snapshot", to_json_value(snapshot()))
+        yield frame("snapshot", snapshot())
         last_frame = last_snapshot = trio.current_time()
         snapshot_pending = False
         while True:
@@ -90,13 +94,13 @@ async def local_frames(
             now = trio.current_time()
             if isinstance(item, Lagged):
                 yield frame("lagged", {"node_id": node_id, "missed": item.missed})
-                yield frame("snapshot", to_json_value(snapshot()))
+                yield frame("snapshot", snapshot())
                 last_snapshot, snapshot_pending = now, False
             elif item is not None:
                 yield _event_frame(item)
                 snapshot_pending = True
             elif snapshot_pending and now >= last_snapshot + SNAPSHOT_MIN_GAP_SECS:
-                yield frame("snapshot", to_json_value(snapshot()))
+                yield frame("snapshot", snapshot())
                 last_snapshot, snapshot_pending = now, False
             else:
                 yield KEEPALIVE_FRAME
@@ -151,7 +155,13 @@ class StreamRelays:
             backoff = RELAY_BACKOFF_INITIAL_SECS
             try:
                 while True:
-                    connected, reason = await self._copy_once(node, events_limit, send)
+                    try:
+                        connected, reason = await self._copy_once(node, events_limit, send)
+                    except trio.BrokenResourceError:
+                        raise
+                    except Exception as exc:  # one stream's bug stays in that stream
+                        logger.exception("relaying the event stream of %s failed", node.node_id)
+                        connected, reason = False, f"internal error: {exc.__class__.__name__}"
                     if connected:
                         backoff = RELAY_BACKOFF_INITIAL_SECS
                     await send.send(frame("node_error", {"node_id": node.node_id, "error": reason}))
@@ -176,18 +186,19 @@ class StreamRelays:
             async with aconnect_sse(
                 self._client, "GET", str(url), headers=headers, timeout=timeout
             ) as source:
-                status = source.response.status_code
-                if status != 200:
-                    return False, f"HTTP {status}"
-                connected = True
+                if source.response.status_code != 200:
+                    return False, await self._cluster.status_reason(source.response)
                 async for sse in source.aiter_sse():
+                    # Only a stream that delivered a frame counts as connected: a node
+                    # answering 200 with something else must not reset the backoff.
+                    connected = True
                     if sse.event == "hello":
                         continue  # the client has ours
                     await send.send(frame(sse.event, sse.data, event_id=sse.id or None))
+        except SSEError as exc:  # an httpx.TransportError: catch it first
+            return connected, f"not an event stream: {exc}"
         except httpx.HTTPError as exc:
             return connected, describe_transport_error(exc)
-        except SSEError as exc:
-            return connected, f"not an event stream: {exc}"
         return connected, "the node closed its event stream"
 
     async def frames(

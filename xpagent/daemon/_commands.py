@@ -24,7 +24,7 @@ import trio
 
 from ._logging import logger
 
-__all__ = ["MAX_REASON_LINE_CHARS", "TAIL_BYTES", "CommandResult", "run_command"]
+__all__ = ["MAX_REASON_LINE_CHARS", "TAIL_BYTES", "CommandResult", "command_argv", "run_command"]
 
 #: How much of the end of stdout and of stderr is kept.
 TAIL_BYTES = 4096
@@ -172,3 +172,11 @@ async def run_command(argv: Sequence[str]) -> CommandResult:
     return CommandResult(
         argv=args, returncode=process.returncode, stdout=bytes(stdout), stderr=bytes(stderr)
     )
+
+
+def command_argv(value: Sequence[str]) -> tuple[str, ...]:
+    """`value` as an argv tuple; refuses an empty one (there is nothing to run)."""
+    argv = tuple(value)
+    if not argv:
+        raise ValueError("a command needs a program to run")
+    return argv

@@ -251,7 +251,10 @@ class _Pattern:
         return raw
 
 
-_NODE_ID = _Pattern(r"[A-Za-z0-9_-]{1,64}", "1..64 characters of [A-Za-z0-9_-]")
+# `runtime` would be shadowed by the route `/api/admin/nodes/runtime`.
+_NODE_ID = _Pattern(
+    r"(?!runtime$)[A-Za-z0-9_-]{1,64}", "1..64 characters of [A-Za-z0-9_-], other than 'runtime'"
+)
 _NODE_ID_RE = re.compile(_NODE_ID.pattern)
 
 

@@ -57,6 +57,8 @@ class Subscription(Generic[T]):
 
     async def receive(self) -> T | Lagged:
         """The next item, or `Lagged` once after falling behind; waits while empty."""
+        if self._buffer or self._missed:
+            await trio.lowlevel.checkpoint()  # a checkpoint even when nothing waits
         while not self._buffer and not self._missed:
             await self._lot.park()
         if self._missed:

@@ -14,6 +14,7 @@ going down and writes the state file under a shielded, time-limited scope.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -60,13 +61,18 @@ class NodeHandle:
 @asynccontextmanager
 async def open_http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The process's one HTTP/1.1 client (cloudflared metrics, other nodes)."""
-    verify: str | bool = str(settings.cluster_ca_file) if settings.cluster_ca_file else True
+    verify: ssl.SSLContext | bool = True
+    if settings.cluster_ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(settings.cluster_ca_file))
     timeout = httpx.Timeout(float(settings.runtime_fanout_timeout_secs))
     # Relayed event streams hold a connection each for as long as a browser watches.
     limits = httpx.Limits(
         max_connections=settings.sse_max_streams + 64, max_keepalive_connections=32
     )
-    async with httpx.AsyncClient(verify=verify, timeout=timeout, limits=limits) as client:
+    # Proxy variables are ignored: nodes and cloudflared's metrics are reached directly.
+    async with httpx.AsyncClient(
+        verify=verify, timeout=timeout, limits=limits, trust_env=False
+    ) as client:
         yield client
 
 

@@ -15,7 +15,6 @@ failure with a short human reason. The supervisor bounds it with its deadline
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol, assert_never
 
 import attrs
@@ -23,7 +22,7 @@ import httpx
 
 from xpagent.core import ProbeResult
 
-from ._commands import run_command
+from ._commands import command_argv, run_command
 from ._settings import CloudflaredMonitorMode, ComponentSettings
 from ._transport_errors import describe_transport_error
 
@@ -186,18 +185,11 @@ class XrayProbe:
         return _judge_grpc_answer(response)
 
 
-def _argv(value: Sequence[str]) -> tuple[str, ...]:
-    argv = tuple(value)
-    if not argv:
-        raise ValueError("a command needs a program to run")
-    return argv
-
-
 @attrs.frozen
 class CommandProbe:
     """Runs `argv`; exit 0 is up, anything else a failure with the exit reason."""
 
-    argv: tuple[str, ...] = attrs.field(converter=_argv)
+    argv: tuple[str, ...] = attrs.field(converter=command_argv)
 
     async def probe(self) -> ProbeResult:
         result = await run_command(self.argv)

@@ -13,6 +13,7 @@ runs between reading the runtime and storing its successor, so no lock is needed
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class Recorder:
         self._hub = hub
         self._clock = clock
         self._write_in_thread = write_in_thread
+        # Writes abandoned at shutdown may still be running: keep them in order.
+        self._write_lock = threading.Lock()
         self._schedule = WriteSchedule()
         self._changed = trio.Event()
         self.writes = 0
@@ -126,7 +129,11 @@ class Recorder:
         self._schedule = schedule.written(now)
         try:
             if self._write_in_thread:
-                await trio.to_thread.run_sync(self._encode_and_write, runtime, now)
+                # A stalled disk must not hold up shutdown: a cancelled write is left
+                # to finish in its thread (the file stays whole either way).
+                await trio.to_thread.run_sync(
+                    self._encode_and_write, runtime, now, abandon_on_cancel=True
+                )
             else:
                 self._encode_and_write(runtime, now)
                 await trio.lowlevel.checkpoint()
@@ -136,7 +143,9 @@ class Recorder:
         self.writes += 1
 
     def _encode_and_write(self, runtime: NodeRuntime, now: datetime) -> None:
-        write_state(self._path, encode_state(runtime, now))
+        data = encode_state(runtime, now)
+        with self._write_lock:
+            write_state(self._path, data)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write the state file whenever a write is due, until cancelled."""

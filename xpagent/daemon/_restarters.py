@@ -8,14 +8,13 @@ deadline the command's whole process group is killed (see `run_command`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar, Protocol, assert_never
 
 import attrs
 
 from xpagent.core import RestartResult
 
-from ._commands import CommandResult, run_command
+from ._commands import CommandResult, command_argv, run_command
 from ._settings import ComponentSettings, RestartMode
 
 __all__ = [
@@ -42,13 +41,6 @@ def _outcome(result: CommandResult) -> RestartResult:
     return RestartResult.success() if result.ok else RestartResult.failure(result.reason)
 
 
-def _argv(value: Sequence[str]) -> tuple[str, ...]:
-    argv = tuple(value)
-    if not argv:
-        raise ValueError("a restart command needs a program to run")
-    return argv
-
-
 @attrs.frozen
 class SystemdRestarter:
     """`systemctl restart UNIT`."""
@@ -66,8 +58,9 @@ class SystemdRestarter:
 
 @attrs.frozen
 class OpenRCRestarter:
-    """`doas -n rc-service SERVICE restart`, falling back to `sudo -n` when doas
-    is missing or fails; when both fail, the reason names both."""
+    """`doas -n rc-service SERVICE restart`, falling back to `sudo -n` when doas is
+    missing or refuses (its own `doas:` message); when both fail, the reason names
+    both. A restart that doas ran and that failed is not run a second time."""
 
     how: ClassVar[str] = "openrc"
     service: str
@@ -85,6 +78,11 @@ class OpenRCRestarter:
                 return RestartResult.success()
             # A program that could not start already names itself in its reason.
             reasons.append(f"{argv[0]}: {result.reason}" if result.started else result.reason)
+            escalation_refused = not result.started or (result.last_line or "").startswith(
+                f"{argv[0]}:"
+            )
+            if not escalation_refused:
+                break  # rc-service itself ran and failed: its reason is the answer
         return RestartResult.failure("; ".join(reasons))
 
 
@@ -93,7 +91,7 @@ class CommandRestarter:
     """The operator's own restart command (`XP_*_RESTART_COMMAND`), run without a shell."""
 
     how: ClassVar[str] = "command"
-    argv: tuple[str, ...] = attrs.field(converter=_argv)
+    argv: tuple[str, ...] = attrs.field(converter=command_argv)
 
     async def restart(self) -> RestartResult:
         return _outcome(await run_command(self.argv))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 
-__all__ = ["describe_transport_error"]
+__all__ = ["describe_transport_error", "shorten_reason"]
 
 _MAX_DETAIL_CHARS = 120
 
@@ -67,10 +67,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
                 pending.append(linked)
 
 
-def _shorten(text: str) -> str:
+def shorten_reason(text: str, limit: int = _MAX_DETAIL_CHARS) -> str:
+    """`text` on one line, white space collapsed, cut to `limit` characters."""
     text = " ".join(text.split())
-    if len(text) > _MAX_DETAIL_CHARS:
-        text = text[: _MAX_DETAIL_CHARS - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return text
 
 
@@ -79,11 +80,11 @@ def _root_reasons(exc: BaseException) -> list[str]:
     for cause in _causes(exc):
         reason: str | None = None
         if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = f"TLS certificate not trusted ({_shorten(cause.verify_message or '')})"
+            reason = f"TLS certificate not trusted ({shorten_reason(cause.verify_message or '')})"
         elif isinstance(cause, ssl.SSLError):
-            reason = f"TLS error ({_shorten(cause.reason or str(cause))})"
+            reason = f"TLS error ({shorten_reason(cause.reason or str(cause))})"
         elif isinstance(cause, socket.gaierror):
-            reason = f"cannot resolve host ({_shorten(cause.strerror or str(cause))})"
+            reason = f"cannot resolve host ({shorten_reason(cause.strerror or str(cause))})"
         elif isinstance(cause, OSError) and cause.errno in _ERRNO_REASONS:
             reason = _ERRNO_REASONS[cause.errno]
         if reason is not None and reason not in reasons:
@@ -110,6 +111,6 @@ def describe_transport_error(exc: httpx.HTTPError) -> str:
             return "connection closed by the server (GOAWAY)"
     for cls, reason in _CLASS_REASONS:
         if isinstance(exc, cls):
-            detail = _shorten(str(exc))
+            detail = shorten_reason(str(exc))
             return f"{reason}: {detail}" if detail else reason
-    return _shorten(f"{type(exc).__name__}: {exc}")
+    return shorten_reason(f"{type(exc).__name__}: {exc}")
