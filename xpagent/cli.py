@@ -35,12 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         "or the matching flag; flags win.",
     )
     add_run_arguments(run)
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="a self-driving local cluster with simulated xray and cloudflared",
         description="Start three agents on loopback with simulated xray and cloudflared "
-        "and a scripted stream of faults; prints the web UI address and the admin token.",
+        "and a scripted stream of faults; prints the address and the admin token.",
     )
+    from xpagent.demo import add_demo_arguments
+
+    add_demo_arguments(demo)
     return parser
 
 
@@ -84,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -91,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from xpagent.demo import run_demo
 
-        return run_demo()
+        # The demo parses its own options (the same ones, checked above).
+        return run_demo(argv[argv.index("demo") + 1 :])
     parser.print_help(sys.stderr)
     return EXIT_CONFIG
