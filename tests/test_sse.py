@@ -74,6 +74,24 @@ async def test_hello_snapshot_then_events_then_one_snapshot_a_second(
         assert trio.current_time() - start == 1.0
 
 
+async def test_after_a_quiet_spell_the_snapshot_follows_an_event_shortly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Long after the last snapshot, the cards' snapshot comes a quarter second after an event."""
+    hub: Hub[Event] = Hub()
+    async with aclosing(stream(hub)) as frames:
+        await anext(frames)
+        await anext(frames)
+        hub.publish(make_event(1))
+        assert [parse(await anext(frames))[0] for _ in range(2)] == ["event", "snapshot"]
+        await trio.sleep(5)
+        hub.publish(make_event(2))
+        start = trio.current_time()
+        assert parse(await anext(frames))[0] == "event"
+        assert parse(await anext(frames))[0] == "snapshot"
+        assert trio.current_time() - start == 0.25
+
+
 async def test_a_quiet_stream_sends_keepalives_every_15_seconds(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

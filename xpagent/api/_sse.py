@@ -2,7 +2,8 @@
 
 A stream starts with `hello` then `snapshot`; it carries `event` frames (with the
 SSE `id:`), `lagged` plus a fresh `snapshot` when this client fell behind, a
-`snapshot` at most once a second after events (so cards stay current), and a
+`snapshot` after events (so cards stay current: a quarter of a second after the
+first event of a burst, at most once a second), and a
 `: keepalive` comment at least every 15 s. A relayed stream adds `node_error`
 while the other node cannot be reached, and keeps the client's stream open.
 
@@ -15,6 +16,7 @@ releases its subscription or upstream connection at once, however quiet the node
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncGenerator, Callable
 
@@ -32,6 +34,7 @@ __all__ = [
     "KEEPALIVE_SECS",
     "RELAY_BACKOFF_MAX_SECS",
     "SNAPSHOT_MIN_GAP_SECS",
+    "SNAPSHOT_SETTLE_SECS",
     "StreamRelays",
     "frame",
     "local_frames",
@@ -39,6 +42,8 @@ __all__ = [
 
 KEEPALIVE_SECS = 15.0
 SNAPSHOT_MIN_GAP_SECS = 1.0
+#: A snapshot follows the first event of a burst by at least this much.
+SNAPSHOT_SETTLE_SECS = 0.25
 RELAY_BACKOFF_INITIAL_SECS = 1.0
 RELAY_BACKOFF_MAX_SECS = 30.0
 #: An upstream that sends nothing (not even its keepalive) for this long is dead.
@@ -62,7 +67,9 @@ def hello_frame(node_id: str, connected_at: str) -> bytes:
     return frame("hello", {"node_id": node_id, "connected_at": connected_at})
 
 
+@functools.lru_cache(maxsize=256)
 def _event_frame(event: Event) -> bytes:
+    # Memoised: every stream of the node sends the same frame for the same event.
     return frame("event", to_json_value(event), event_id=event.event_id)
 
 
@@ -82,11 +89,11 @@ async def local_frames(
         yield hello_frame(node_id, connected_at)
         yield frame("snapshot", snapshot())
         last_frame = last_snapshot = trio.current_time()
-        snapshot_pending = False
+        snapshot_due: float | None = None  # when the cards' snapshot follows events
         while True:
             wake_at = last_frame + KEEPALIVE_SECS
-            if snapshot_pending:
-                wake_at = min(wake_at, last_snapshot + SNAPSHOT_MIN_GAP_SECS)
+            if snapshot_due is not None:
+                wake_at = min(wake_at, snapshot_due)
             item: Event | Lagged | None = None
             with trio.move_on_at(wake_at):
                 item = await subscription.receive()
@@ -95,13 +102,18 @@ async def local_frames(
             if isinstance(item, Lagged):
                 yield frame("lagged", {"node_id": node_id, "missed": item.missed})
                 yield frame("snapshot", snapshot())
-                last_snapshot, snapshot_pending = now, False
+                last_snapshot, snapshot_due = now, None
             elif item is not None:
                 yield _event_frame(item)
-                snapshot_pending = True
-            elif snapshot_pending and now >= last_snapshot + SNAPSHOT_MIN_GAP_SECS:
+                if snapshot_due is None:
+                    # Let the event frames of every stream go out first, and gather a
+                    # burst of events into one snapshot.
+                    snapshot_due = max(
+                        last_snapshot + SNAPSHOT_MIN_GAP_SECS, now + SNAPSHOT_SETTLE_SECS
+                    )
+            elif snapshot_due is not None and now >= snapshot_due:
                 yield frame("snapshot", snapshot())
-                last_snapshot, snapshot_pending = now, False
+                last_snapshot, snapshot_due = now, None
             else:
                 yield KEEPALIVE_FRAME
             last_frame = now
