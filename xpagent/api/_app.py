@@ -43,7 +43,7 @@ __all__ = ["Api", "ApiError", "create_app"]
 
 EVENTS_LIMIT_DEFAULT = 200
 EVENTS_LIMIT_MAX = 1000
-DETAIL_CACHE_ENTRIES = 8
+JSON_CACHE_ENTRIES = 8
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -78,8 +78,12 @@ def _json_text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, content_type="application/json")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(value: Any, status: int = 200) -> Response:
-    return _json_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), status)
+    return _json_text(_dumps(value), status)
 
 
 @attrs.define
@@ -90,7 +94,7 @@ class Api:
     cluster: ClusterClient
     relays: StreamRelays
     sse_streams: int = 0
-    _detail_cache: dict[int, tuple[NodeRuntime, datetime, str]] = attrs.field(
+    _json_cache: dict[int | None, tuple[NodeRuntime, datetime, str]] = attrs.field(
         factory=dict, init=False
     )
 
@@ -104,25 +108,29 @@ class Api:
                 return node
         raise ApiError("not_found", f"node not found: {node_id}")
 
-    def local_detail_json(self, events_limit: int) -> str:
-        """This node's detail as JSON text, built once per state, slot and limit.
+    def local_json(self, events_limit: int | None) -> str:
+        """This node's detail (with `events_limit` events), or its list row (None),
+        as JSON text, built once per state, slot and limit.
 
-        Every snapshot of every stream and every detail request between two probe
-        ticks shares one encoding.
+        Every snapshot of every stream and every request between two probe ticks
+        shares one encoding.
         """
         recorder = self.node.recorder
         runtime, now = recorder.runtime, recorder.now()
         slot = slot_start_of(now)
-        cached = self._detail_cache.get(events_limit)
+        cached = self._json_cache.get(events_limit)
         if cached is not None and cached[0] is runtime and cached[1] == slot:
             return cached[2]
-        detail = runtime_detail(
-            runtime, self.node.settings.node_name, now, events_limit=events_limit
+        name = self.node.settings.node_name
+        body = (
+            runtime_item(runtime, name, now)
+            if events_limit is None
+            else runtime_detail(runtime, name, now, events_limit=events_limit)
         )
-        text = json.dumps(to_json_value(detail), ensure_ascii=False, separators=(",", ":"))
-        if len(self._detail_cache) >= DETAIL_CACHE_ENTRIES:
-            self._detail_cache.clear()
-        self._detail_cache[events_limit] = (runtime, slot, text)
+        text = _dumps(to_json_value(body))
+        if len(self._json_cache) >= JSON_CACHE_ENTRIES:
+            self._json_cache.clear()
+        self._json_cache[events_limit] = (runtime, slot, text)
         return text
 
     def open_stream_slot(self) -> _StreamSlot:
@@ -249,13 +257,17 @@ def create_app(api: Api) -> QuartTrio:
     async def nodes_runtime() -> Response:
         remote = [node for node in settings.cluster if node.node_id != api.node_id]
         fetched = {item.node_id: item for item in await api.cluster.fetch_items(remote)}
-        recorder = api.node.recorder
-        local = runtime_item(recorder.runtime, settings.node_name, recorder.now())
-        items = [
-            local if node.node_id == api.node_id else fetched[node.node_id]
+        # The RuntimeList shape, assembled from encoded rows so the local row's
+        # cached encoding is reused as it is.
+        summary = RuntimeList.of(list(fetched.values()))
+        rows = [
+            api.local_json(None)
+            if node.node_id == api.node_id
+            else _dumps(to_json_value(fetched[node.node_id]))
             for node in settings.cluster
         ]
-        return _json(to_json_value(RuntimeList.of(items)))
+        head = _dumps({"partial": summary.partial, "unreachable_nodes": summary.unreachable_nodes})
+        return _json_text(f'{head[:-1]},"items":[{",".join(rows)}]}}')
 
     @app.get("/api/admin/nodes/<node_id>")
     async def node(node_id: str) -> Response:
@@ -266,7 +278,7 @@ def create_app(api: Api) -> QuartTrio:
         target = api.cluster_node(node_id)
         events_limit = _events_limit()
         if node_id == api.node_id:
-            return _json_text(api.local_detail_json(events_limit))
+            return _json_text(api.local_json(events_limit))
         try:
             detail = await api.cluster.fetch_detail(target, events_limit=events_limit)
         except RemoteNodeError as exc:
@@ -289,7 +301,7 @@ def create_app(api: Api) -> QuartTrio:
             local_frames(
                 node_id=api.node_id,
                 hub=recorder.hub,
-                snapshot=lambda: api.local_detail_json(events_limit),
+                snapshot=lambda: api.local_json(events_limit),
                 connected_at=format_time(recorder.now()),
             )
         )
@@ -307,7 +319,7 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get("/api/admin/_internal/nodes/runtime/local")
     async def internal_runtime() -> Response:
-        return _json_text(api.local_detail_json(_events_limit()))
+        return _json_text(api.local_json(_events_limit()))
 
     @app.get("/api/admin/_internal/nodes/runtime/local/events")
     async def internal_events() -> Response:
