@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime, timedelta
+from typing import Self
 
 import attrs
 from ulid import ULID
@@ -88,35 +89,27 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
 
 
 @attrs.frozen
-class ProbeResult:
-    """The outcome of one probe: it answered, or it failed for a short human reason."""
-
+class _Outcome:
     ok: bool
     reason: str | None = None
 
     @classmethod
-    def success(cls) -> ProbeResult:
+    def success(cls) -> Self:
         return cls(ok=True)
 
     @classmethod
-    def failure(cls, reason: str) -> ProbeResult:
+    def failure(cls, reason: str) -> Self:
         return cls(ok=False, reason=reason)
 
 
 @attrs.frozen
-class RestartResult:
+class ProbeResult(_Outcome):
+    """The outcome of one probe: it answered, or it failed for a short human reason."""
+
+
+@attrs.frozen
+class RestartResult(_Outcome):
     """The outcome of one restart command: exit 0, or a failure with its reason."""
-
-    ok: bool
-    reason: str | None = None
-
-    @classmethod
-    def success(cls) -> RestartResult:
-        return cls(ok=True)
-
-    @classmethod
-    def failure(cls, reason: str) -> RestartResult:
-        return cls(ok=False, reason=reason)
 
 
 @attrs.frozen
