@@ -63,8 +63,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import state_file
 
-from tests.agents import free_port
 from tests.grpc_xray import running_xray_api, serve_silent_tcp
+from tests.servers import free_port
 from xpagent.api import SIGNATURE_HEADER, SignatureError, first_leaf, verify
 from xpagent.api._fanout import LOCAL_DETAIL_PATH
 from xpagent.core import runtime_detail, to_json_value

@@ -65,8 +65,8 @@ from fanout_latency import (
     percentile,
 )
 
-from tests.agents import free_port
 from tests.grpc_xray import running_xray_api
+from tests.servers import free_port
 from xpagent.api import first_leaf
 from xpagent.core import WINDOW_SLOTS
 

@@ -75,8 +75,8 @@ from fanout_latency import (
     percentile,
 )
 
-from tests.agents import free_port
 from tests.grpc_xray import FakeXrayApi, running_xray_api
+from tests.servers import free_port
 from xpagent.api import first_leaf
 from xpagent.core import parse_time
 

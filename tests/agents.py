@@ -4,7 +4,6 @@ nursery tree, hypercorn on loopback."""
 from __future__ import annotations
 
 import functools
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,18 +11,12 @@ import attrs
 import httpx
 import trio
 
+from tests.servers import free_port
 from xpagent.agent import AgentHandle, run_agent
 from xpagent.daemon import Settings, load_settings
 
 TOKEN = "test-admin-token"
 SECRET = b"0123456789abcdef0123456789abcdef-test-secret"
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the cluster file needs ports before binding)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @attrs.define

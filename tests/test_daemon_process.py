@@ -25,6 +25,7 @@ import trio
 
 from tests.conftest import FakePrograms
 from tests.grpc_xray import FakeXrayApi, running_xray_api
+from tests.processes import read_pids, wait_for_exit
 from xpagent.core import (
     Component,
     ComponentStatus,
@@ -321,28 +322,6 @@ async def test_stop_during_a_hanging_restart_kills_it_and_still_exits_cleanly(
     xray_events = agent_event_messages(state, Component.XRAY)
     assert xray_events[0] == "xray restart failed: interrupted before it finished"
     assert not state.last_snapshot.components[1].restart_in_flight
-
-
-async def read_pids(fifo: int) -> tuple[int, int]:
-    """The `OWN_PID CHILD_PID` line a hanging fake writes to the FIFO open as `fifo`."""
-    line = b""
-    async with trio.lowlevel.FdStream(fifo) as stream:
-        while not line.endswith(b"\n"):
-            line += await stream.receive_some()
-    own_pid, child_pid = (int(pid) for pid in line.split())
-    return own_pid, child_pid
-
-
-async def wait_for_exit(pid: int) -> None:
-    """Wait until `pid` has exited, reaped or not (an orphan may stay a zombie here)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
 
 
 async def test_stop_with_an_event_stream_open_still_exits_within_5s(

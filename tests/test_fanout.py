@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -12,13 +11,12 @@ from typing import Any
 
 import attrs
 import httpx
-import hypercorn.config
-import hypercorn.trio
 import pytest
 import trio
 import trustme
 
 from tests.grpc_xray import serve_silent_tcp
+from tests.servers import free_port, serve_asgi
 from xpagent.api._fanout import (
     LOCAL_DETAIL_PATH,
     MAX_ANSWER_BYTES,
@@ -172,31 +170,6 @@ async def answer_lifespan(receive: Any, send: Any) -> None:
             return
 
 
-async def serve_peer(
-    app: Peer,
-    tls: tuple[Path, Path] | None = None,
-    *,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve `app` with hypercorn on a free loopback port (TLS with `tls`: cert and key)."""
-    config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    if tls is not None:
-        config.certfile, config.keyfile = map(str, tls)
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn.trio.serve, app, config)
-        task_status.started(binds[0])
-
-
-def closed_port_url() -> str:
-    """An `http://` URL on loopback where nothing listens (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def tls_files(ca: trustme.CA, directory: Path, name: str) -> tuple[Path, Path]:
     """A certificate chain for 127.0.0.1 issued by `ca`, and its key."""
     cert = ca.issue_cert("127.0.0.1")
@@ -257,7 +230,7 @@ async def test_fetch_detail_reads_a_signed_answer(nursery, cluster, clock):
     """A node's detail arrives as it sent it, normalised; the peer verified the signature
     over the exact request target (path and query) the client sent."""
     peer = Peer("node-b", clock)
-    url = await nursery.start(serve_peer, peer)
+    url = await nursery.start(serve_asgi, peer)
 
     detail = await cluster.fetch_detail(node("node-b", url), events_limit=3)
 
@@ -271,7 +244,7 @@ async def test_the_signature_covers_a_base_url_path_prefix(nursery, cluster, clo
     """Behind a path prefix (and with a trailing slash) the client signs the target it
     really sends, prefix included."""
     peer = Peer("node-b", clock)
-    url = await nursery.start(serve_peer, peer)
+    url = await nursery.start(serve_asgi, peer)
 
     detail = await cluster.fetch_detail(node("node-b", f"{url}/xp/"), events_limit=0)
 
@@ -282,7 +255,7 @@ async def test_the_signature_covers_a_base_url_path_prefix(nursery, cluster, clo
 async def test_fetch_items_asks_for_no_events(nursery, cluster, clock):
     """The list asks each node with events_limit=0 and gives its row, without `error`."""
     peer = Peer("node-b", clock)
-    url = await nursery.start(serve_peer, peer)
+    url = await nursery.start(serve_asgi, peer)
 
     [item] = await cluster.fetch_items([node("node-b", url)])
 
@@ -296,7 +269,7 @@ async def test_fetch_items_asks_for_no_events(nursery, cluster, clock):
 async def test_a_trusted_tls_peer_answers(nursery, cluster, clock, trusted_ca, tmp_path):
     """An `https://` node with a certificate from the cluster CA is reachable."""
     tls = tls_files(trusted_ca, tmp_path, "trusted")
-    url = await nursery.start(serve_peer, Peer("node-b", clock), tls)
+    url = await nursery.start(serve_asgi, Peer("node-b", clock), tls)
     assert url.startswith("https://")
 
     [item] = await cluster.fetch_items([node("node-b", url)])
@@ -330,7 +303,7 @@ class Case:
 def peer_with(answer: str = "detail", **options: Any) -> Callable[..., Any]:
     async def start(nursery: trio.Nursery, clock: ManualClock, _tmp: Path) -> str:
         peer = Peer("node-b", clock, answer=answer, **options)
-        return str(await nursery.start(serve_peer, peer))
+        return str(await nursery.start(serve_asgi, peer))
 
     return start
 
@@ -340,12 +313,12 @@ async def silent_peer(nursery: trio.Nursery, _clock: ManualClock, _tmp: Path) ->
 
 
 async def refusing_peer(_nursery: trio.Nursery, _clock: ManualClock, _tmp: Path) -> str:
-    return closed_port_url()
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def untrusted_tls_peer(nursery: trio.Nursery, clock: ManualClock, tmp: Path) -> str:
     tls = tls_files(trustme.CA(), tmp, "untrusted")
-    return str(await nursery.start(serve_peer, Peer("node-b", clock), tls))
+    return str(await nursery.start(serve_asgi, Peer("node-b", clock), tls))
 
 
 def equals(expected: str) -> Callable[[str], bool]:
@@ -442,7 +415,7 @@ async def test_all_failures_at_once_read_differently(nursery, cluster, clock, tm
 
 async def test_no_cluster_secret_means_unreachable(nursery, make_client, clock):
     """A node without a cluster secret cannot ask anyone, and says why."""
-    url = await nursery.start(serve_peer, Peer("node-b", clock))
+    url = await nursery.start(serve_asgi, Peer("node-b", clock))
 
     [item] = await make_client(key=None).fetch_items([node("node-b", url)])
 
@@ -456,7 +429,7 @@ async def test_many_silent_nodes_cost_one_deadline(nursery, cluster, clock):
     """Five nodes that never answer and one that does, asked at once: the call returns
     within the deadline plus half a second, rows in the given order, the good one up."""
     silent = [str(await nursery.start(serve_silent_tcp)) for _ in range(5)]
-    good = await nursery.start(serve_peer, Peer("node-good", clock))
+    good = await nursery.start(serve_asgi, Peer("node-good", clock))
     nodes = [node(f"node-{index}", f"http://{addr}") for index, addr in enumerate(silent)]
     nodes.insert(2, node("node-good", good))
 
@@ -509,7 +482,7 @@ async def test_an_unreachable_node_keeps_the_slots_it_sent_last(nursery, cluster
     """A node that answered once and then fails shows its earlier slots, realigned to
     the window at the time of the failure."""
     peer = Peer("node-b", clock)
-    target = node("node-b", await nursery.start(serve_peer, peer))
+    target = node("node-b", await nursery.start(serve_asgi, peer))
     if first == "fetch_items":
         [earlier] = await cluster.fetch_items([target])
         earlier_slots = earlier.recent_slots

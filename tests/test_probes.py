@@ -11,8 +11,6 @@ from typing import Any
 import attrs
 import grpc
 import httpx
-import hypercorn.config
-import hypercorn.trio
 import pytest
 import trio
 
@@ -23,6 +21,7 @@ from tests.grpc_xray import (
     running_xray_api,
     serve_silent_tcp,
 )
+from tests.servers import free_port, serve_asgi
 from xpagent.core import ProbeResult
 from xpagent.daemon._probes import (
     PROBE_COUNTER_NAME,
@@ -69,26 +68,6 @@ class TinyHttpApp:
             }
         )
         await send({"type": "http.response.body", "body": b"<html>not grpc</html>"})
-
-
-async def serve_tiny_http(
-    app: TinyHttpApp, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Serve `app` with hypercorn on a free loopback port (HTTP/1.1 and h2c)."""
-    config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn.trio.serve, app, config)
-        task_status.started(binds[0])
-
-
-def closed_port_addr() -> str:
-    """A loopback `host:port` where nothing listens (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -188,7 +167,7 @@ async def test_xray_probe_of_a_silent_port_is_cut_by_the_callers_deadline(nurser
 async def test_xray_probe_of_a_plain_http_server_is_not_a_grpc_answer(nursery, grpc_client):
     """An HTTP server that is not gRPC (here a 404 page over h2c) is a failure."""
     app = TinyHttpApp(status=404, content_type="text/html; charset=utf-8")
-    url = await nursery.start(serve_tiny_http, app)
+    url = await nursery.start(serve_asgi, app)
 
     result = await XrayProbe(grpc_client, url.removeprefix("http://")).probe()
 
@@ -199,7 +178,7 @@ async def test_xray_probe_of_a_plain_http_server_is_not_a_grpc_answer(nursery, g
 async def test_xray_probe_of_a_200_without_grpc_content_type_fails(nursery, grpc_client):
     """A 200 that is not `application/grpc` is not a gRPC answer either."""
     app = TinyHttpApp(status=200, content_type="application/json")
-    url = await nursery.start(serve_tiny_http, app)
+    url = await nursery.start(serve_asgi, app)
 
     result = await XrayProbe(grpc_client, url.removeprefix("http://")).probe()
 
@@ -208,7 +187,7 @@ async def test_xray_probe_of_a_200_without_grpc_content_type_fails(nursery, grpc
 
 async def test_xray_refused_without_any_server(grpc_client):
     """Nothing listening on the API address is `connection refused`."""
-    result = await XrayProbe(grpc_client, closed_port_addr()).probe()
+    result = await XrayProbe(grpc_client, f"127.0.0.1:{free_port()}").probe()
 
     assert result == ProbeResult.failure("connection refused")
 
@@ -234,7 +213,7 @@ def test_get_stats_request_is_a_length_prefixed_protobuf_message():
 async def test_metrics_probe_reads_ready(nursery, http_client, status, expected):
     """`GET {metrics_url}/ready`: 200 is up, anything else a failure naming the status."""
     app = TinyHttpApp(status=status, content_type="application/json")
-    url = await nursery.start(serve_tiny_http, app)
+    url = await nursery.start(serve_asgi, app)
 
     result = await MetricsProbe(http_client, url + "/").probe()
 
@@ -244,7 +223,7 @@ async def test_metrics_probe_reads_ready(nursery, http_client, status, expected)
 
 async def test_metrics_probe_refused(http_client):
     """No cloudflared metrics server is `connection refused`."""
-    result = await MetricsProbe(http_client, f"http://{closed_port_addr()}").probe()
+    result = await MetricsProbe(http_client, f"http://{f'127.0.0.1:{free_port()}'}").probe()
 
     assert result == ProbeResult.failure("connection refused")
 

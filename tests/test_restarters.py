@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from tests.conftest import FakePrograms
+from tests.processes import read_pids, wait_for_exit
 from xpagent.core import RestartResult
 from xpagent.daemon._commands import TAIL_BYTES, CommandResult, run_command
 from xpagent.daemon._restarters import (
@@ -24,33 +25,6 @@ from xpagent.daemon._settings import ComponentSettings, RestartMode
 
 # Generous: real processes answer in milliseconds; this only turns a hang into a failure.
 PROCESS_WAIT_SECS = 5.0
-
-
-async def _read_pids(fifo: int) -> tuple[int, int]:
-    """The `OWN_PID CHILD_PID` line a hanging fake writes to the FIFO open as `fifo`."""
-    line = b""
-    async with trio.lowlevel.FdStream(fifo) as stream:
-        while not line.endswith(b"\n"):
-            line += await stream.receive_some()
-    command_pid, child_pid = (int(pid) for pid in line.split())
-    return command_pid, child_pid
-
-
-async def _wait_for_exit(pid: int) -> None:
-    """Wait until `pid` has exited, reaped or not (a pidfd turns readable then).
-
-    Checking for a zombie matters: an orphaned grandchild is reparented to init,
-    and where init does not reap (as in some sandboxes) the dead process stays
-    listed, so `os.kill(pid, 0)` alone would still succeed.
-    """
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
 
 
 # --- each mode runs the right command --------------------------------------------------
@@ -196,7 +170,7 @@ async def test_a_restart_cut_by_the_deadline_leaves_no_process(
     with trio.move_on_after(PROCESS_WAIT_SECS) as deadline:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(restart)
-            pids = await _read_pids(fifo)
+            pids = await read_pids(fifo)
             deadline.deadline = trio.current_time()  # the caller's deadline fires now
 
     assert pids is not None, "the fake never started"
@@ -208,7 +182,7 @@ async def test_a_restart_cut_by_the_deadline_leaves_no_process(
         os.kill(command_pid, 0)
     # Its child, in the same process group, was killed with it.
     with trio.fail_after(PROCESS_WAIT_SECS):
-        await _wait_for_exit(child_pid)
+        await wait_for_exit(child_pid)
 
 
 # --- building ------------------------------------------------------------------------------
