@@ -68,6 +68,7 @@ from tests.servers import free_port
 from xpagent.api import SIGNATURE_HEADER, SignatureError, first_leaf, verify
 from xpagent.api._fanout import LOCAL_DETAIL_PATH
 from xpagent.core import runtime_detail, to_json_value
+from xpagent.demo._asgi import serve_lifespan
 
 __all__ = [
     "TOKEN",
@@ -275,13 +276,8 @@ class FakePeer:
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         status, body = self._answer(scope)
         await send(
             {

@@ -37,6 +37,7 @@ from xpagent.core import (
     to_json_value,
 )
 from xpagent.daemon._settings import ClusterNode
+from xpagent.demo._asgi import serve_lifespan
 
 KEY = b"cluster-secret-" * 3
 TIMEOUT_SECS = 1.0
@@ -133,7 +134,7 @@ class Peer:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         target = scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
@@ -158,16 +159,6 @@ class Peer:
 
 def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-
-async def answer_lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def tls_files(ca: trustme.CA, directory: Path, name: str) -> tuple[Path, Path]:

@@ -36,6 +36,7 @@ from xpagent.daemon._probes import (
 )
 from xpagent.daemon._settings import CloudflaredMonitorMode, ComponentSettings, RestartMode
 from xpagent.daemon._transport_errors import describe_transport_error
+from xpagent.demo._asgi import serve_lifespan
 
 # --- servers -------------------------------------------------------------------------
 
@@ -50,13 +51,8 @@ class TinyHttpApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         self.paths.append(scope["path"])
         while (await receive()).get("more_body", False):
             pass
