@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,6 +288,24 @@ async def test_stop_signal_exits_0_within_5s_after_recording_the_stop(
     xp, xray, _ = state.last_snapshot.components
     assert xp.status is ComponentStatus.DOWN
     assert xray.status is ComponentStatus.UP
+
+
+async def test_a_stop_whose_state_cannot_be_written_exits_non_zero(
+    data_dir: Path, xray_api: FakeXrayApi
+):
+    """When the final write fails (the data directory is gone), the agent still stops
+    within 5 s, but says the state was not saved and exits 3, not 0."""
+    async with serving_agent(agent_env(data_dir, xray_api.addr)) as agent:
+        await agent.wait_for_log(XRAY_UP)
+        shutil.rmtree(data_dir)
+        returncode, took = await agent.stop()
+
+    assert returncode == 3
+    assert took < STOP_DEADLINE_SECS
+    assert agent.stray_lines == []
+    errors = [r for r in agent.records if r["level"] == "error"]
+    assert len(errors) == 1
+    assert str(errors[0]["message"]).startswith("stopped, but the state was not saved: ")
 
 
 async def test_stop_during_a_hanging_restart_kills_it_and_still_exits_cleanly(

@@ -11,12 +11,14 @@ import trio
 
 from xpagent import __version__
 
-__all__ = ["EXIT_CANNOT_SERVE", "EXIT_CONFIG", "main"]
+__all__ = ["EXIT_CANNOT_SERVE", "EXIT_CONFIG", "EXIT_STATE_NOT_SAVED", "main"]
 
 #: Exit code for a configuration that cannot be used (CONTRACT §1).
 EXIT_CONFIG = 2
 #: Exit code when the API cannot listen on XP_BIND.
 EXIT_CANNOT_SERVE = 1
+#: Exit code when the agent stopped but could not write its state file.
+EXIT_STATE_NOT_SAVED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     from xpagent.api import ListenError, first_leaf
     from xpagent.daemon import (
         ConfigError,
+        StateStoreError,
         configure_logging,
         flags_from_namespace,
         load_settings,
@@ -74,14 +77,17 @@ def _run(args: argparse.Namespace) -> int:
         settings.node_name,
         settings.data_dir,
     )
-    cannot_serve: ListenError | None = None
+    failure: OSError | None = None
     try:
         trio.run(run_until_signal, settings)
-    except* ListenError as group:
-        cannot_serve = first_leaf(group)  # type: ignore[assignment]
-    if cannot_serve is not None:
-        logger.error(str(cannot_serve))
+    except* (ListenError, StateStoreError) as group:
+        failure = first_leaf(group)  # type: ignore[assignment]
+    if isinstance(failure, ListenError):
+        logger.error(str(failure))
         return EXIT_CANNOT_SERVE
+    if failure is not None:
+        logger.error("stopped, but the state was not saved: %s", failure)
+        return EXIT_STATE_NOT_SAVED
     logger.info("xpagent stopped")
     return 0
 

@@ -31,7 +31,7 @@ from ._probes import XrayProbe, build_cloudflared_probe, open_grpc_client
 from ._recorder import Recorder
 from ._restarters import build_restarter
 from ._settings import Settings
-from ._state_store import STATE_FILE_NAME, StateStoreError, load_state
+from ._state_store import STATE_FILE_NAME, load_state
 from ._supervisor import Supervisor, keep_running
 
 __all__ = [
@@ -82,7 +82,10 @@ async def serve_node(
     clock: WallClock = system_clock,
     task_status: trio.TaskStatus[NodeHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run one node until cancelled; `task_status.started` gets the `NodeHandle`."""
+    """Run one node until cancelled; `task_status.started` gets the `NodeHandle`.
+
+    Raises StateStoreError when the final write of the state file fails.
+    """
     path = settings.data_dir / STATE_FILE_NAME
     cloudflared_enabled = settings.cloudflared.enabled
     loaded = await trio.to_thread.run_sync(
@@ -159,12 +162,12 @@ async def serve_node(
                 )
             )
     finally:
+        # The stop is recorded and written however the node ends. A write that
+        # fails is raised (the process then exits non-zero: its state was not
+        # saved); one that does not finish in time is logged and left behind.
         with trio.CancelScope(shield=True) as final:
             final.deadline = trio.current_time() + FINAL_WRITE_GRACE_SECS
             recorder.record_stop()
-            try:
-                await recorder.write_now()
-            except StateStoreError as exc:
-                logger.error("final state write failed: %s", exc)
+            await recorder.write_now()
         if final.cancelled_caught:
             logger.error("final state write did not finish in %gs", FINAL_WRITE_GRACE_SECS)
