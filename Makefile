@@ -29,8 +29,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# Every benchmark at its full size (about 15 minutes: the idle run alone takes 10).
+# Each script also runs alone; see its docstring, and `--quick` for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python bench/state_file.py
+	$(BIN)/python bench/fanout_latency.py
+	$(BIN)/python bench/sse_fanout.py
+	$(BIN)/python bench/runtime_load.py
+	$(BIN)/python bench/daemon_idle.py --minutes 10
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
