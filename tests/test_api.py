@@ -253,11 +253,15 @@ async def test_event_streams_carry_hello_snapshot_and_live_events(
             assert await sse_streams(client) >= 1
             readers.cancel_scope.cancel()
 
-        # The client went away: its stream is released within a second, no event needed.
-        # A bounded poll of another process's counter over HTTP: no event to wait on.
-        with trio.fail_after(1):
-            while await sse_streams(client) != 0:  # noqa: ASYNC110
-                await trio.sleep(0.02)
+        # The client went away: its stream is released within a second, no event
+        # needed — and so is the upstream stream on the watched node when relayed.
+        # Bounded polls of the nodes' counters over HTTP: no event to wait on.
+        async with admin_client(cluster.url(watched)) as upstream:
+            with trio.fail_after(1):
+                while await sse_streams(client) != 0:  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+                while await sse_streams(upstream) != 0:  # noqa: ASYNC110
+                    await trio.sleep(0.02)
 
 
 async def test_a_proxied_stream_survives_its_node_going_away(
