@@ -48,6 +48,7 @@ from ._settings import (
     LogFormat,
     RestartMode,
     Settings,
+    is_loopback_host,
 )
 
 __all__ = [
@@ -740,7 +741,7 @@ def load_settings(
     log_level = raw.value(LOG_LEVEL)
     log_format = raw.value(LOG_FORMAT)
 
-    if not admin_token and not _is_loopback(bind.host):
+    if not admin_token and not is_loopback_host(bind.host):
         raise ConfigError(
             f"XP_ADMIN_TOKEN is empty, which is allowed only when XP_BIND is a loopback "
             f"address, and XP_BIND={_show(bind.netloc)} is not"
@@ -784,16 +785,6 @@ def load_settings(
         log_format=log_format,
     )
     return LoadedSettings(settings, tuple(warnings))
-
-
-def _is_loopback(host: str) -> bool:
-    # The same rule as `Settings.bind_is_loopback`, checked before any file is touched.
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_backoff(raw: _Raw, cooldown: Setting[int], backoff: Setting[int]) -> None:

@@ -22,7 +22,7 @@ import attrs
 import httpx
 import trio
 
-from xpagent.core import Component, Event, NodeRuntime
+from xpagent.core import Component, NodeRuntime
 
 from ._clock import WallClock, system_clock
 from ._hub import Hub
@@ -53,7 +53,6 @@ class NodeHandle:
 
     settings: Settings
     recorder: Recorder
-    hub: Hub[Event]
     http_client: httpx.AsyncClient
     started_at: float
 
@@ -156,7 +155,6 @@ async def serve_node(
                 NodeHandle(
                     settings=settings,
                     recorder=recorder,
-                    hub=recorder.hub,
                     http_client=http_client,
                     started_at=trio.current_time(),
                 )

@@ -17,6 +17,7 @@ __all__ = [
     "LogFormat",
     "RestartMode",
     "Settings",
+    "is_loopback_host",
 ]
 
 
@@ -108,10 +109,15 @@ class Settings:
 
     @property
     def bind_is_loopback(self) -> bool:
-        host = self.bind_host.strip("[]")
-        if host == "localhost":
-            return True
-        try:
-            return ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.bind_host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` (an address, `[v6]`, or `localhost`) is a loopback address."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
