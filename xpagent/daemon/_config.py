@@ -810,28 +810,40 @@ def _unused(raw: _Raw, setting: Setting[Any], because: str, warnings: list[str])
         warnings.append(f"{setting.name} is set but ignored because {because}")
 
 
+def _supervision(raw: _Raw, component: str) -> dict[str, Any]:
+    """The settings xray and cloudflared share (`XP_{COMPONENT}_…`), as
+    `ComponentSettings` fields; the backoff is checked against the cooldown first."""
+
+    def setting(suffix: str) -> Setting[Any]:
+        return _BY_NAME[f"XP_{component}_{suffix}"]
+
+    _check_backoff(raw, setting("RESTART_COOLDOWN_SECS"), setting("RESTART_BACKOFF_MAX_SECS"))
+    return {
+        "health_interval_secs": raw.value(setting("HEALTH_INTERVAL_SECS")),
+        "fails_before_down": raw.value(setting("HEALTH_FAILS_BEFORE_DOWN")),
+        "restart_mode": raw.value(setting("RESTART_MODE")),
+        "restart_cooldown_secs": raw.value(setting("RESTART_COOLDOWN_SECS")),
+        "restart_timeout_secs": raw.value(setting("RESTART_TIMEOUT_SECS")),
+        "restart_backoff_max_secs": raw.value(setting("RESTART_BACKOFF_MAX_SECS")),
+        "systemd_unit": raw.value(setting("SYSTEMD_UNIT")),
+        "openrc_service": raw.value(setting("OPENRC_SERVICE")),
+        "restart_command": _restart_command(
+            raw, setting("RESTART_MODE"), setting("RESTART_COMMAND")
+        ),
+    }
+
+
 def _xray_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
-    _check_backoff(raw, XRAY_RESTART_COOLDOWN_SECS, XRAY_RESTART_BACKOFF_MAX_SECS)
-    mode = raw.value(XRAY_RESTART_MODE)
-    command = _restart_command(raw, XRAY_RESTART_MODE, XRAY_RESTART_COMMAND)
+    common = _supervision(raw, "XRAY")
+    mode = common["restart_mode"]
     if mode is not RestartMode.COMMAND:
         _unused(raw, XRAY_RESTART_COMMAND, f"XP_XRAY_RESTART_MODE={mode}", warnings)
-    return ComponentSettings(
-        health_interval_secs=raw.value(XRAY_HEALTH_INTERVAL_SECS),
-        fails_before_down=raw.value(XRAY_HEALTH_FAILS_BEFORE_DOWN),
-        restart_mode=mode,
-        restart_cooldown_secs=raw.value(XRAY_RESTART_COOLDOWN_SECS),
-        restart_timeout_secs=raw.value(XRAY_RESTART_TIMEOUT_SECS),
-        restart_backoff_max_secs=raw.value(XRAY_RESTART_BACKOFF_MAX_SECS),
-        systemd_unit=raw.value(XRAY_SYSTEMD_UNIT),
-        openrc_service=raw.value(XRAY_OPENRC_SERVICE),
-        restart_command=command,
-    )
+    return ComponentSettings(**common)
 
 
 def _cloudflared_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
-    _check_backoff(raw, CLOUDFLARED_RESTART_COOLDOWN_SECS, CLOUDFLARED_RESTART_BACKOFF_MAX_SECS)
-    restart_mode = raw.value(CLOUDFLARED_RESTART_MODE)
+    common = _supervision(raw, "CLOUDFLARED")
+    restart_mode = common["restart_mode"]
     monitor_mode = raw.get(CLOUDFLARED_MONITOR_MODE)
     monitor_shown = f"XP_CLOUDFLARED_MONITOR_MODE={monitor_mode}"
     if monitor_mode is None:
@@ -840,7 +852,6 @@ def _cloudflared_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
             f"XP_CLOUDFLARED_MONITOR_MODE is {monitor_mode} "
             f"(by default, as XP_CLOUDFLARED_RESTART_MODE={restart_mode})"
         )
-    restart_command = _restart_command(raw, CLOUDFLARED_RESTART_MODE, CLOUDFLARED_RESTART_COMMAND)
     probe_command = raw.get(CLOUDFLARED_PROBE_COMMAND)
     metrics_url = raw.get(CLOUDFLARED_METRICS_URL)
     if monitor_mode is CloudflaredMonitorMode.NONE and restart_mode is not RestartMode.NONE:
@@ -866,15 +877,7 @@ def _cloudflared_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
     if monitor_mode is not CloudflaredMonitorMode.METRICS:
         _unused(raw, CLOUDFLARED_METRICS_URL, monitor_shown, warnings)
     return ComponentSettings(
-        health_interval_secs=raw.value(CLOUDFLARED_HEALTH_INTERVAL_SECS),
-        fails_before_down=raw.value(CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN),
-        restart_mode=restart_mode,
-        restart_cooldown_secs=raw.value(CLOUDFLARED_RESTART_COOLDOWN_SECS),
-        restart_timeout_secs=raw.value(CLOUDFLARED_RESTART_TIMEOUT_SECS),
-        restart_backoff_max_secs=raw.value(CLOUDFLARED_RESTART_BACKOFF_MAX_SECS),
-        systemd_unit=raw.value(CLOUDFLARED_SYSTEMD_UNIT),
-        openrc_service=raw.value(CLOUDFLARED_OPENRC_SERVICE),
-        restart_command=restart_command,
+        **common,
         monitor_mode=monitor_mode,
         probe_command=probe_command,
         metrics_url=metrics_url,
