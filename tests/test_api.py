@@ -194,7 +194,7 @@ async def read_frames(
 ) -> None:
     async with aconnect_sse(client, "GET", url) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
-        assert source.response.headers["cache-control"] == "no-cache"
+        assert source.response.headers["cache-control"] == "no-cache, no-transform"
         assert source.response.headers["x-accel-buffering"] == "no"
         async for sse in source.aiter_sse():
             into.append(sse)

@@ -15,13 +15,15 @@ the client remembers per node (one window of 336 slots per cluster member).
 Exceptions: `RemoteNodeError` (`reason` is short and readable, `str(exc) ==
 reason`) for everything that can go wrong with one node: the deadline passed,
 the connection was refused or reset, TLS failed, the answer was not 2xx, too
-large, not JSON, or not a runtime detail. Cancellation from outside passes
-through untouched.
+large, not JSON, or not a runtime detail. An answer's bytes are decoded in one
+place, `_parsed_detail`, through the core's `parse_json` and converter, so any
+failure of decoding them (a 5000-digit integer, nesting too deep, a value out
+of range) is such a reason and never an exception of another kind.
+Cancellation from outside passes through untouched.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -36,6 +38,7 @@ from xpagent.core import (
     RuntimeItem,
     Slot,
     from_json_value,
+    parse_json,
     unreachable_item,
 )
 from xpagent.daemon._clock import WallClock
@@ -74,8 +77,8 @@ def _shortened(text: str) -> str:
 def _error_message(body: bytes) -> str | None:
     """The `message` of a contract error body (`{"error": {"message": ...}}`), if any."""
     try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):
+        data: Any = parse_json(body)
+    except CodecError:
         return None
     error = data.get("error") if isinstance(data, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
@@ -102,9 +105,10 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
 
 
 def _parsed_detail(body: bytes, node: ClusterNode) -> RuntimeDetail:
+    """The one place a node's answer is decoded; raises RemoteNodeError only."""
     try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):
+        data: Any = parse_json(body)
+    except CodecError:
         raise RemoteNodeError("invalid answer: not JSON") from None
     try:
         detail = from_json_value(data, RuntimeDetail)

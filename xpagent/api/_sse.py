@@ -7,38 +7,62 @@ first event of a burst, at most once a second), and a
 `: keepalive` comment at least every 15 s. A relayed stream adds `node_error`
 while the other node cannot be reached, and keeps the client's stream open.
 
+A relayed stream is the direct one but for `node_error`: the relay decodes the
+other node's bytes in one place (`EventStreamDecoder`, WHATWG's parsing rules,
+each frame bounded), checks each frame of the contract against its model
+(`_relayed`) and sends it on as the node wrote it; `id:` only on `event` frames,
+comments as our own keepalive, and anything else (a frame name the contract does
+not have) dropped. A node that sends nothing at all — not even its keepalive —
+for two keepalive periods is reported (`no data from node-b for 30 s`), as is
+one whose bytes are not such a stream; either way the relay retries.
+
 The response generators own nothing long-lived: the local one holds a hub
 subscription in a `with` block; the relay's upstream reader runs as a task of
 `StreamRelays` (a nursery started with the server), tied to the generator by a
 cancel scope that the generator's `finally` cancels — so a client that goes away
 releases its subscription or upstream connection at once, however quiet the node.
+
+Exceptions: `EventStreamError` (a `ValueError`), for bytes from another node that
+are not a usable event stream of the contract; the relay turns it into a
+`node_error` reason and never lets it reach the client's stream.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
+import math
+import re
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from datetime import datetime
+from typing import TypeVar, cast
 
 import attrs
 import httpx
 import trio
-from httpx_sse import SSEError, aconnect_sse
 
-from xpagent.core import Event, to_json_value
+from xpagent.core import CodecError, Event, RuntimeDetail, decode_json, to_json_value
 from xpagent.daemon import ClusterNode, Hub, Lagged, describe_transport_error, logger
 
 from ._fanout import ClusterClient, RemoteNodeError
 
 __all__ = [
     "KEEPALIVE_SECS",
+    "MAX_FRAME_CHARS",
     "RELAY_BACKOFF_MAX_SECS",
+    "RELAY_SILENCE_SECS",
     "SNAPSHOT_MIN_GAP_SECS",
     "SNAPSHOT_SETTLE_SECS",
+    "EventStreamDecoder",
+    "EventStreamError",
     "StreamRelays",
     "frame",
     "local_frames",
 ]
+
+T = TypeVar("T")
 
 KEEPALIVE_SECS = 15.0
 SNAPSHOT_MIN_GAP_SECS = 1.0
@@ -46,9 +70,12 @@ SNAPSHOT_MIN_GAP_SECS = 1.0
 SNAPSHOT_SETTLE_SECS = 0.25
 RELAY_BACKOFF_INITIAL_SECS = 1.0
 RELAY_BACKOFF_MAX_SECS = 30.0
-#: An upstream that sends nothing (not even its keepalive) for this long is dead.
-RELAY_READ_TIMEOUT_SECS = 3 * KEEPALIVE_SECS
+#: A node sends at least a keepalive every KEEPALIVE_SECS: after two periods without
+#: a byte (a hung node, a proxy that buffers the stream) it is reported.
+RELAY_SILENCE_SECS = 2 * KEEPALIVE_SECS
 RELAY_BUFFER_FRAMES = 64
+#: One frame of another node's stream; a snapshot with 1000 events is far smaller.
+MAX_FRAME_CHARS = 8 * 2**20
 KEEPALIVE_FRAME = b": keepalive\n\n"
 LOCAL_EVENTS_PATH = "/api/admin/_internal/nodes/runtime/local/events"
 
@@ -119,6 +146,174 @@ async def local_frames(
             last_frame = now
 
 
+# --- reading another node's stream ---------------------------------------------------
+
+
+class EventStreamError(ValueError):
+    """Bytes from another node are not a usable event stream of the contract; the
+    message says why in a few words (`not UTF-8`, `snapshot frame: not JSON (…)`)."""
+
+
+@attrs.frozen
+class StreamFrame:
+    """One dispatched frame: its `event:` name (`message` when it had none), its
+    `data:` lines joined by newlines, and its own `id:` if it carried one."""
+
+    event: str
+    data: str
+    id: str | None = None
+
+
+@attrs.frozen
+class StreamComment:
+    """A comment line (`: keepalive`), without its colon and first space."""
+
+    text: str
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class EventStreamDecoder:
+    """An event stream's bytes in, its frames and comments out: WHATWG's parsing
+    rules (lines end with CRLF, CR or LF; a frame without data is not dispatched;
+    unknown fields are ignored), with no I/O. Raises EventStreamError for bytes
+    that are not UTF-8 and for a frame of more than `max_frame_chars` characters.
+    """
+
+    def __init__(self, *, max_frame_chars: int = MAX_FRAME_CHARS) -> None:
+        self._max = max_frame_chars
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        # The line in progress, in pieces: a long line is never scanned twice.
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._after_cr = False  # the last chunk ended with CR: a leading LF belongs to it
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+        self._id: str | None = None
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[StreamFrame | StreamComment]:
+        """What `chunk`, following the earlier ones, completes."""
+        try:
+            text = self._text.decode(chunk)
+        except UnicodeDecodeError:
+            raise EventStreamError("not UTF-8") from None
+        if not text:
+            return []
+        if self._after_cr and text.startswith("\n"):
+            text = text[1:]
+        self._after_cr = text.endswith("\r")
+        items: list[StreamFrame | StreamComment] = []
+        start = 0
+        for match in _LINE_END.finditer(text):
+            self._pending.append(text[start : match.start()])
+            line = "".join(self._pending)
+            self._pending, self._pending_chars = [], 0
+            item = self._line(line)
+            if item is not None:
+                items.append(item)
+            start = match.end()
+        if start < len(text):
+            self._pending.append(text[start:])
+            self._pending_chars += len(text) - start
+        if self._size + self._pending_chars > self._max:
+            raise EventStreamError(f"a frame of more than {self._max // 2**20} MiB")
+        return items
+
+    def _line(self, line: str) -> StreamFrame | StreamComment | None:
+        if not self._started:
+            self._started = True
+            line = line.removeprefix("\ufeff")
+        if not line:
+            data, name, frame_id = self._data, self._event, self._id
+            self._event, self._data, self._id, self._size = "", [], None, 0
+            if not data:
+                return None  # WHATWG: a frame without data is not dispatched
+            return StreamFrame(name or "message", "\n".join(data), frame_id)
+        if line.startswith(":"):
+            return StreamComment(line[1:].removeprefix(" "))
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            self._event = value
+        elif field == "data":
+            self._data.append(value)
+            self._size += len(value) + 1
+        elif field == "id" and "\x00" not in value:
+            self._id = value
+        # `retry` and unknown fields mean nothing to a relay.
+        return None
+
+
+@attrs.frozen
+class _Hello:
+    node_id: str
+    connected_at: datetime
+
+
+@attrs.frozen
+class _Lagged:
+    node_id: str
+    missed: int
+
+
+def _decoded(item: StreamFrame, kind: type[T]) -> T:
+    try:
+        return decode_json(item.data, kind)
+    except CodecError as exc:
+        raise EventStreamError(f"{item.event} frame: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _snapshot_node_id(item: StreamFrame) -> str:
+    # Memoised: every relay of a node checks the same snapshot after the same event,
+    # and a detail with hundreds of events takes milliseconds to check.
+    return _decoded(item, RuntimeDetail).node_id
+
+
+def _from_node(name: str, node_id: str, expected: str) -> None:
+    if node_id != expected:
+        # The cluster file points at another node's URL: its stream is not this node's.
+        shown = node_id if len(node_id) <= 64 else node_id[:63] + "…"
+        raise EventStreamError(f"{name} frame comes from node {shown!r}, not {expected!r}")
+
+
+#: The frames of the contract that a node's own stream carries.
+_CONTRACT_FRAMES = frozenset({"hello", "snapshot", "event", "lagged"})
+
+
+def _relayed(item: StreamFrame | StreamComment, node_id: str) -> bytes | None:
+    """What the client gets for one item of `node_id`'s stream: the frame as the node
+    wrote it once checked, our keepalive for a comment, or nothing.
+
+    Raises EventStreamError for a frame of the contract that does not hold what
+    it must.
+    """
+    if isinstance(item, StreamComment):
+        return KEEPALIVE_FRAME
+    if item.event == "event":
+        event = _decoded(item, Event)
+        return frame("event", item.data, event_id=event.event_id)
+    if item.event == "snapshot":
+        _from_node("snapshot", _snapshot_node_id(item), node_id)
+        return frame("snapshot", item.data)
+    if item.event == "lagged":
+        lagged = _decoded(item, _Lagged)
+        _from_node("lagged", lagged.node_id, node_id)
+        if lagged.missed < 0:
+            raise EventStreamError("lagged frame: missed is negative")
+        return frame("lagged", item.data)
+    if item.event == "hello":
+        _from_node("hello", _decoded(item, _Hello).node_id, node_id)
+        return None  # the client has ours
+    return None  # not a frame of the contract: a newer node's, or another program's
+
+
+# --- the relay ------------------------------------------------------------------------
+
+
 @attrs.define
 class _Relay:
     frames: trio.MemoryReceiveChannel[bytes]
@@ -185,38 +380,77 @@ class StreamRelays:
     async def _copy_once(
         self, node: ClusterNode, events_limit: int, send: trio.MemorySendChannel[bytes]
     ) -> tuple[bool, str]:
-        """One upstream connection: whether it was established, and why it ended."""
+        """One upstream connection: whether it delivered a frame, and why it ended."""
         try:
             url, headers = self._cluster.signed_url(
                 node, LOCAL_EVENTS_PATH, {"events_limit": events_limit}
             )
         except RemoteNodeError as exc:
             return False, exc.reason
-        timeout = httpx.Timeout(self._cluster.timeout_secs, read=RELAY_READ_TIMEOUT_SECS)
+        headers.update(
+            {
+                "Accept": "text/event-stream",
+                "Cache-Control": "no-store",
+                "Accept-Encoding": "identity",
+            }
+        )
+        # No read timeout: the silence watch below bounds the wait for the answer's
+        # head and for every chunk after it.
+        timeout = httpx.Timeout(self._cluster.timeout_secs, read=None)
+        decoder = EventStreamDecoder()
         connected = False
-        try:
-            async with aconnect_sse(
-                self._client, "GET", str(url), headers=headers, timeout=timeout
-            ) as source:
-                if source.response.status_code != 200:
-                    return False, await self._cluster.status_reason(source.response)
-                async for sse in source.aiter_sse():
-                    # Only a stream that delivered a frame counts as connected: a node
-                    # answering 200 with something else must not reset the backoff.
-                    connected = True
-                    if sse.event == "hello":
-                        continue  # the client has ours
-                    await send.send(frame(sse.event, sse.data, event_id=sse.id or None))
-        except SSEError as exc:  # an httpx.TransportError: catch it first
-            return connected, f"not an event stream: {exc}"
-        except httpx.HTTPError as exc:
-            return connected, describe_transport_error(exc)
+        failure: str | None = None
+        with trio.CancelScope() as silence:
+            silence.deadline = trio.current_time() + RELAY_SILENCE_SECS
+            try:
+                async with self._client.stream(
+                    "GET", url, headers=headers, timeout=timeout
+                ) as answer:
+                    if answer.status_code != 200:
+                        return False, await self._cluster.status_reason(answer)
+                    kind = answer.headers.get("content-type", "").partition(";")[0].strip()
+                    if kind != "text/event-stream":
+                        return False, f"not an event stream (content type {kind or 'missing'})"
+                    body = cast(AsyncGenerator[bytes, None], answer.aiter_bytes())
+                    # Leaving early goes through a cancellation at the body's next read,
+                    # which unwinds (and so closes) every layer of httpx's body generators.
+                    with trio.CancelScope() as reading:
+                        async with aclosing(body) as chunks:
+                            async for chunk in chunks:
+                                if failure is not None:
+                                    continue  # until the cancellation reaches a read
+                                # Our own client's pace is not the node's silence.
+                                silence.deadline = math.inf
+                                try:
+                                    for item in decoder.feed(chunk):
+                                        relayed = _relayed(item, node.node_id)
+                                        if (
+                                            isinstance(item, StreamFrame)
+                                            and item.event in _CONTRACT_FRAMES
+                                        ):
+                                            connected = True
+                                        if relayed is not None:
+                                            await send.send(relayed)
+                                except EventStreamError as exc:
+                                    failure = f"invalid event stream: {exc}"
+                                    reading.cancel()
+                                silence.deadline = trio.current_time() + RELAY_SILENCE_SECS
+            except httpx.HTTPError as exc:
+                return connected, describe_transport_error(exc)
+        if failure is not None:
+            return connected, failure
+        if silence.cancelled_caught:
+            return connected, f"no data from {node.node_id} for {RELAY_SILENCE_SECS:g} s"
         return connected, "the node closed its event stream"
 
     async def frames(
         self, node: ClusterNode, *, events_limit: int, connected_at: str
     ) -> AsyncGenerator[bytes, None]:
-        """The stream of `node` relayed to one client, behind our own `hello`."""
+        """The stream of `node` relayed to one client, behind our own `hello`.
+
+        The node's keepalives and ours keep the stream alive together: one that
+        comes right after another frame adds nothing and is not sent.
+        """
         relay = self._open(node, events_limit)
         try:
             yield hello_frame(node.node_id, connected_at)
@@ -228,7 +462,10 @@ class StreamRelays:
                         data = await relay.frames.receive()
                     except trio.EndOfChannel:
                         return  # the server is stopping
+                now = trio.current_time()
+                if data == KEEPALIVE_FRAME and now - last_frame < KEEPALIVE_SECS / 2:
+                    continue
                 yield KEEPALIVE_FRAME if data is None else data
-                last_frame = trio.current_time()
+                last_frame = now
         finally:
             relay.close()

@@ -1,31 +1,52 @@
-"""The one cattrs converter between core values and the contract's JSON.
+"""The one cattrs converter between core values and the contract's JSON, and the one
+place where JSON bytes from outside (the state file, another node) are parsed.
 
-Strict where our own data is concerned (an int must be an int, a string a
-string) and lenient where a newer node may say more than we know: unknown enum
-values are read as `unknown`, unknown fields are ignored, and fields this version
-added are optional on input.
+Strict where our own data is concerned (an int must be an int within what a
+browser's JSON parser keeps exactly, a string a string) and lenient where a newer
+node may say more than we know: unknown enum values are read as `unknown`,
+unknown fields are ignored, and fields this version added are optional on input.
+
+Errors: `CodecError` (a `ValueError`) and nothing else, whatever the input —
+bytes that are not JSON (including what CPython's parser refuses with other
+exceptions: integers of more than 4300 digits, nesting deeper than its recursion
+limit) or JSON of the wrong shape. Callers turn it into their own error.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime
 from typing import Any, TypeVar
 
 import cattrs
+import cattrs.v
 
 from ._models import Component, ComponentStatus, EventKind, EventLevel, Summary
 from ._time import format_time, parse_time
 
-__all__ = ["CodecError", "from_json_value", "to_json_value"]
+__all__ = [
+    "MAX_JSON_INT",
+    "CodecError",
+    "decode_json",
+    "from_json_value",
+    "parse_json",
+    "to_json_value",
+]
 
 T = TypeVar("T")
 
+#: The largest integer a JavaScript JSON parser reads exactly (2**53 - 1): no counter
+#: of the contract comes near it, and a larger one would reach the web UI altered.
+MAX_JSON_INT = 2**53 - 1
+_MAX_DETAIL_CHARS = 100
+
 
 class CodecError(ValueError):
-    """A JSON value does not have the shape of the model asked for.
+    """Bytes are not JSON, or a JSON value does not have the shape of the model asked for.
 
-    The message lists the first few problems with their JSON paths.
+    The message says why in a few words; for a wrong shape it lists the first few
+    problems with their JSON paths.
     """
 
 
@@ -37,6 +58,24 @@ def _structure_strict(kind: type[Any]) -> Any:
         return value
 
     return structure
+
+
+class _OutOfRange(ValueError):
+    """A value of the right type that no contract field can hold (its message says so)."""
+
+
+def _structure_int(value: Any, _: type[int]) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected int, got {type(value).__name__}")
+    if not -MAX_JSON_INT <= value <= MAX_JSON_INT:
+        raise _OutOfRange("integer out of range (beyond 2**53 - 1)")
+    return value
+
+
+def _format_problem(exc: BaseException, kind: type | None) -> str:
+    if isinstance(exc, _OutOfRange):
+        return str(exc)
+    return cattrs.v.format_exception(exc, kind)
 
 
 def _structure_lenient_enum(value: Any, kind: type[enum.StrEnum]) -> enum.StrEnum:
@@ -53,7 +92,8 @@ def _structure_time(value: Any, _: type[datetime]) -> datetime:
 
 
 _converter = cattrs.Converter()
-for _kind in (int, str, bool):
+_converter.register_structure_hook(int, _structure_int)
+for _kind in (str, bool):
     _converter.register_structure_hook(_kind, _structure_strict(_kind))
 for _enum in (Component, ComponentStatus, Summary, EventKind, EventLevel):
     _converter.register_structure_hook(_enum, _structure_lenient_enum)
@@ -85,12 +125,48 @@ def to_json_value(value: object) -> Any:
     return _converter.unstructure(value)
 
 
+def _failure(exc: Exception) -> str:
+    """A parser's exception in a few words: its class, and its message's first clause."""
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return exc.__class__.__name__  # the position adds nothing an operator can use
+    detail = " ".join(str(exc).split(":")[0].split())
+    if len(detail) > _MAX_DETAIL_CHARS:
+        detail = detail[: _MAX_DETAIL_CHARS - 1] + "…"
+    return f"{exc.__class__.__name__}: {detail}" if detail else exc.__class__.__name__
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON bytes (UTF-8, -16 or -32) or text from outside as plain data.
+
+    Raises CodecError, and only that, for anything that is not JSON — whatever
+    exception the parser chose (a 5000-digit integer is a plain ValueError, deep
+    nesting a RecursionError). Its message is short: `JSONDecodeError`,
+    `ValueError: Exceeds the limit (4300 digits) for integer string conversion`.
+    """
+    try:
+        return json.loads(data)
+    except Exception as exc:  # foreign bytes: any failure of the parser means "not JSON"
+        raise CodecError(_failure(exc)) from None
+
+
 def from_json_value(data: Any, kind: type[T]) -> T:
     """Plain JSON data as a `kind`; raises CodecError naming what is wrong and where."""
     try:
         return _converter.structure(data, kind)
     except cattrs.BaseValidationError as exc:
-        problems = cattrs.transform_error(exc)
+        problems = cattrs.transform_error(exc, format_exception=_format_problem)
         raise CodecError("; ".join(problems[:3])) from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise CodecError(str(exc)) from None
+    except Exception as exc:  # foreign data: whatever a hook raised, the data is wrong
+        raise CodecError(_failure(exc)) from None
+
+
+def decode_json(data: bytes | str, kind: type[T]) -> T:
+    """JSON bytes from outside as a `kind`: `parse_json` then `from_json_value`.
+
+    A CodecError from parsing starts with `not JSON`; one from the shape does not.
+    """
+    try:
+        value = parse_json(data)
+    except CodecError as exc:
+        raise CodecError(f"not JSON ({exc})") from None
+    return from_json_value(value, kind)

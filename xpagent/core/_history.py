@@ -1,15 +1,20 @@
 """Seven days of half-hour slots: the worst state seen in each, and for how long.
 
-The history stores only slots that have data, oldest first, within the window of
-336 slots that ends with the slot in progress; `recent_slots` fills the rest with
-`unknown`. Time is accounted in whole seconds as the difference of floored
-timestamps, so consecutive intervals add up exactly and a slot never exceeds 1800.
+The history stores only slots that have data, oldest first, unique by start, at
+most 336: those within the window of 336 slots that ends with the slot in
+progress — or with the newest stored slot, when the clock is behind it.
+`recent_slots` fills the rest of the window at `now` with `unknown`. Time is
+accounted in whole seconds as the difference of floored timestamps, so
+consecutive intervals add up exactly.
 
-Clock jumps: an interval longer than `MAX_OBSERVATION_GAP` is not counted as
-observed (the agent was suspended, or the clock leapt forward), and an interval
-that runs backwards counts nothing. Slots outside the window around the current
-clock, including slots "ahead" of a clock that was set back, are dropped, so the
-stored slots are always unique, ordered and at most 336.
+Clocks: the caller says which wall-clock interval a measured stretch of time
+covers (see `NodeRuntime`); an interval longer than `MAX_OBSERVATION_GAP` is not
+counted as observed (the agent was not really measuring) and an interval that
+runs backwards counts nothing. A slot never holds more than 1800 s: time placed
+into a full slot (the wall clock was set back over it) only adds to its
+`down_secs`, up to 1800. Pruning never drops a slot because the clock is behind
+it: a clock earlier than the history's own newest slot is wrong, and the data is
+kept until the clock is right again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from ._models import SLOT_LENGTH, ComponentStatus, Slot, Summary, slot_start_of
+from ._models import SLOT_LENGTH, SLOT_SECS, ComponentStatus, Slot, Summary, slot_start_of
 from ._summary import worse_status, worse_summary
 
 __all__ = [
@@ -61,14 +66,18 @@ class Observation:
 
 
 def _merge(slot: Slot, seen: Observation, *, secs: int = 0, changes: int = 0) -> Slot:
+    # A slot holds at most its own length; down time is kept up to that, as the
+    # more telling of the two when a clock set back makes them compete.
+    observed = min(slot.observed_secs + secs, SLOT_SECS)
+    down = min(slot.down_secs + (secs if seen.is_down else 0), observed)
     return attrs.evolve(
         slot,
         summary=worse_summary(slot.summary, seen.summary),
         xp=worse_status(slot.xp, seen.xp),
         xray=worse_status(slot.xray, seen.xray),
         cloudflared=worse_status(slot.cloudflared, seen.cloudflared),
-        observed_secs=slot.observed_secs + secs,
-        down_secs=slot.down_secs + (secs if seen.is_down else 0),
+        observed_secs=observed,
+        down_secs=down,
         changes=slot.changes + changes,
     )
 
@@ -115,11 +124,19 @@ class History:
         return self._with(slot_start_of(at), seen, secs=0, changes=changes)
 
     def pruned(self, now: datetime) -> History:
-        """Only the slots inside the window that ends with the slot containing `now`."""
-        first, last = window_start_of(now), slot_start_of(now)
-        if all(first <= slot.slot_start <= last for slot in self.slots):
+        """Without the slots older than the window that ends with the slot containing
+        `now`, or with the newest stored slot if that is later.
+
+        A clock behind the history's own data is wrong: slots "ahead" of it are
+        kept, never dropped because of it, and show again once the clock is right.
+        Since every slot is at most the newest, at most 336 remain.
+        """
+        if not self.slots:
             return self
-        return History(tuple(s for s in self.slots if first <= s.slot_start <= last))
+        first = window_start_of(max(now, self.slots[-1].slot_start))
+        if self.slots[0].slot_start >= first:
+            return self
+        return History(tuple(s for s in self.slots if s.slot_start >= first))
 
     def recent_slots(self, now: datetime) -> tuple[Slot, ...]:
         """Exactly 336 slots, oldest first, the last one being the slot in progress."""

@@ -61,6 +61,10 @@ class EventKind(enum.StrEnum):
     RESTART_SUCCEEDED = "restart_succeeded"
     RESTART_FAILED = "restart_failed"
     STATE_RESET = "state_reset"
+    #: The wall clock contradicts the monotonic clock or the stored history (an `xp`
+    #: warning). Beyond CONTRACT §3's kinds; clients read kinds they do not know as
+    #: `unknown`.
+    CLOCK_WARNING = "clock_warning"
     #: A kind sent by a newer node that this version does not know.
     UNKNOWN = "unknown"
 

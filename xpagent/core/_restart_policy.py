@@ -82,14 +82,16 @@ def next_restart_at(state: ComponentState, policy: RestartPolicy) -> datetime | 
 def restart_due(state: ComponentState, policy: RestartPolicy, now: datetime) -> bool:
     """Whether a restart should be requested at `now`.
 
-    A clock that went back before the last request does not hold restarts off
-    for the length of the jump: the wait is then taken as over.
+    A clock behind a time the wait is counted from (the last request, or when the
+    component went down: set back, or behind a time restored from the state
+    file) cannot measure the wait: it is then taken as over, rather than holding
+    restarts off for the length of the step.
     """
     due_at = next_restart_at(state, policy)
     if due_at is None:
         return False
-    last = state.last_restart_at
-    return now >= due_at or (last is not None and now < last)
+    anchors = (state.last_restart_at, state.down_since)
+    return now >= due_at or any(anchor is not None and now < anchor for anchor in anchors)
 
 
 def begin_restart(

@@ -1,19 +1,23 @@
 """The state file `service_runtime.json` (schema v1): its model, codec and checks.
 
-Decoding never raises anything but `StateFileError`, whatever the bytes; the
-shell decides what to do with an unusable file (keep it aside, start empty).
+`decode_state` is the one place where the file's bytes are read into values. It
+never raises anything but `StateFileError`, whatever the bytes (a 5000-digit
+integer, NUL bytes, nesting ten thousand deep, a wrong type anywhere), and what
+it accepts the core can use: restore, run and encode again. The shell decides
+what to do with an unusable file (keep it aside, start empty).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from ._codec import CodecError, from_json_value, to_json_value
+from ._codec import CodecError, from_json_value, parse_json, to_json_value
 from ._event_log import MAX_EVENTS, EventLog
 from ._history import WINDOW_SLOTS, History
 from ._models import COMPONENTS, SLOT_SECS, ComponentStatus, Event, Slot, slot_start_of
@@ -30,6 +34,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Times the core can compute with (a restart wait, seven days of retention) on
+#: either side without leaving `datetime`'s range, and ULIDs can carry.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class StateFileError(ValueError):
@@ -64,25 +72,52 @@ def encode_state(runtime: NodeRuntime, now: datetime) -> bytes:
 def decode_state(data: bytes, *, node_id: str | None = None) -> StateFile:
     """Parse and check a state file; `node_id`, when given, must be the file's.
 
-    Raises StateFileError for anything that is not a usable schema v1 file.
+    Raises StateFileError, and only that, for anything that is not a usable
+    schema v1 file.
     """
     try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise StateFileError(f"not JSON ({exc.__class__.__name__})") from None
+        state = _decoded(data)
+    except StateFileError:
+        raise
+    except Exception as exc:  # the bytes are foreign: no failure may escape as a crash
+        raise StateFileError(f"unusable ({exc.__class__.__name__})") from None
+    if node_id is not None and state.node_id != node_id:
+        raise StateFileError(f"it belongs to node {state.node_id!r}, this node is {node_id!r}")
+    return state
+
+
+def _decoded(data: bytes) -> StateFile:
+    try:
+        raw: Any = parse_json(data)
+    except CodecError as exc:
+        raise StateFileError(f"not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise StateFileError("not a JSON object")
     version = raw.get("schema_version")
     if version != SCHEMA_VERSION or type(version) is not int:
-        raise StateFileError(f"schema_version {version!r} is not supported (expected 1)")
+        shown = repr(version) if type(version) in (int, str, bool, type(None)) else "value"
+        if len(shown) > 40:
+            shown = shown[:39] + "…"
+        raise StateFileError(f"schema_version {shown} is not supported (expected 1)")
     try:
         state = from_json_value(raw, StateFile)
-    except (CodecError, RecursionError) as exc:
+    except CodecError as exc:
         raise StateFileError(f"malformed: {exc}") from None
     _check(state)
-    if node_id is not None and state.node_id != node_id:
-        raise StateFileError(f"it belongs to node {state.node_id!r}, this node is {node_id!r}")
     return state
+
+
+def _times(state: StateFile) -> Iterator[tuple[str, datetime | None]]:
+    yield "last_snapshot.checked_at", state.last_snapshot.checked_at
+    for c in state.last_snapshot.components:
+        yield f"{c.component}.checked_at", c.checked_at
+        yield f"{c.component}.down_since", c.down_since
+        yield f"{c.component}.last_restart_at", c.last_restart_at
+        yield f"{c.component}.last_restart_failed_at", c.last_restart_failed_at
+    for index, slot in enumerate(state.recent_slots):
+        yield f"recent_slots[{index}].slot_start", slot.slot_start
+    for index, event in enumerate(state.events):
+        yield f"events[{index}].occurred_at", event.occurred_at
 
 
 def _check(state: StateFile) -> None:
@@ -110,6 +145,9 @@ def _check(state: StateFile) -> None:
         raise StateFileError(f"{len(state.events)} events, at most {MAX_EVENTS} allowed")
     if any(not event.event_id for event in state.events):
         raise StateFileError("an event has an empty event_id")
+    for where, moment in _times(state):
+        if moment is not None and not EARLIEST_TIME <= moment < LATEST_TIME:
+            raise StateFileError(f"{where}: time out of range (1970 to 9000)")
 
 
 def restore(state: StateFile) -> tuple[NodeRuntime, PreviousRun]:

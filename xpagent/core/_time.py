@@ -1,11 +1,20 @@
 """RFC 3339 UTC times as the contract writes them: `2026-11-28T10:30:00Z`, or with
-milliseconds (`2026-11-28T10:30:00.250Z`) when the time has a fraction."""
+milliseconds (`2026-11-28T10:30:00.250Z`) when the time has a fraction; and
+lengths of time as messages say them (`8 hours`, `56 years`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_time", "parse_time"]
+__all__ = ["format_time", "parse_time", "spoken_duration"]
+
+_UNITS = (
+    ("year", 365.25 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
 
 
 def format_time(moment: datetime) -> str:
@@ -32,3 +41,28 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"date-time without a UTC offset: {text!r}")
     return moment.astimezone(UTC)
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
+
+
+def spoken_duration(length: timedelta) -> str:
+    """`length` (its absolute value, to the nearest second) in its largest unit, and
+    the next one below days: `56 years`, `3 days 4 hours`, `8 hours`, `1 minute 30 seconds`.
+    """
+    secs = round(abs(length).total_seconds())
+    if secs == 0:
+        return "0 seconds"
+    for index, (unit, size) in enumerate(_UNITS):
+        whole = int(secs // size)
+        if whole == 0:
+            continue
+        text = _count(whole, unit)
+        if unit != "year" and index + 1 < len(_UNITS):
+            below, below_size = _UNITS[index + 1]
+            rest = int((secs - whole * size) // below_size)
+            if rest:
+                text += " " + _count(rest, below)
+        return text
+    return "0 seconds"  # unreachable: secs >= 1 always has whole seconds

@@ -56,10 +56,12 @@ class WriteSchedule:
         return max(self.dirty_since, min(next_slot, last + MAX_QUIET_WRITE_GAP))
 
     def write_due(self, now: datetime) -> bool:
-        """Whether to write at `now`. A clock set back before the last write counts
-        as due when anything is pending, so a step back never stalls persistence."""
+        """Whether to write at `now`. A clock set back before a time the schedule
+        holds (the last write, the first pending change) cannot say how long ago
+        that was: a pending write is then due at once, so a step back never stalls
+        persistence."""
         due = self.due_at()
         if due is None:
             return False
-        last = self.last_write_at
-        return now >= due or (last is not None and now < last)
+        known = [t for t in (self.last_write_at, self.dirty_since) if t is not None]
+        return now >= due or any(now < t for t in known)

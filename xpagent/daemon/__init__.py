@@ -28,6 +28,7 @@ from ._settings import (
 )
 from ._state_store import (
     STATE_FILE_NAME,
+    KeepAsideError,
     LoadedState,
     StateStoreError,
     keep_aside,
@@ -47,6 +48,7 @@ __all__ = [
     "ComponentSettings",
     "ConfigError",
     "Hub",
+    "KeepAsideError",
     "Lagged",
     "LoadedSettings",
     "LoadedState",

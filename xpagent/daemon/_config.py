@@ -15,10 +15,16 @@ nothing behind on disk.
 Errors: `ConfigError` (a `ValueError`), whose `str` is one line naming the
 variable (or the file and its entry and field), the value and what is allowed —
 `XP_CLOUDFLARED_HEALTH_INTERVAL_SECS=0 is out of range 1..=60`. The first problem
-found is the one reported. Things that are accepted but deserve a line in the log
-(a secret file readable by other users, an unknown `XP_*` variable, a setting that
-the chosen mode ignores) come back in `LoadedSettings.warnings`. Neither ever
-contains the cluster secret or the admin token.
+found is the one reported. The files the settings name are read here and nowhere
+else, each by one function (`_read_cluster_file`, `_read_secret`,
+`_persistent_node_id`) that reads a bounded number of bytes and turns any failure
+of decoding them into a `ConfigError` — including what Python's parsers raise
+beyond their documented errors (a 5000-digit integer in TOML is a plain
+ValueError, deep nesting a RecursionError). Things that are accepted but deserve
+a line in the log (a secret file readable by other users, an unknown `XP_*`
+variable, a setting that the chosen mode ignores) come back in
+`LoadedSettings.warnings`. Neither ever contains the cluster secret or the admin
+token.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from ._settings import (
 
 __all__ = [
     "NODE_ID_FILE_NAME",
+    "NODE_ID_NOT_CREATED",
     "SETTINGS",
     "ConfigError",
     "LoadedSettings",
@@ -63,8 +70,14 @@ __all__ = [
 ]
 
 NODE_ID_FILE_NAME = "node_id"
+#: The node id `load_settings(..., create_files=False)` reports instead of generating one.
+NODE_ID_NOT_CREATED = "not-created"
 MIN_SECRET_BYTES = 32
 MAX_SECRET_FILE_BYTES = 4096
+#: Far above a few hundred `[[nodes]]` entries; a bigger file is a wrong path.
+MAX_CLUSTER_FILE_BYTES = 4 * 2**20
+#: A node id is at most 64 characters; the file holds it and a newline.
+MAX_NODE_ID_FILE_BYTES = 4096
 NAME_MAX_CHARS = 64
 
 T = TypeVar("T")
@@ -709,12 +722,17 @@ def load_settings(
     env: Mapping[str, str],
     *,
     host_name: str | None = None,
+    create_files: bool = True,
 ) -> LoadedSettings:
     """Check the settings from `flags` (keyed by variable name) over `env`.
 
     `host_name` is the default node name's source, read from the system when None.
     Creates `XP_DATA_DIR` and `${XP_DATA_DIR}/node_id` when needed. Raises
     ConfigError for the first problem; a KeyError when `flags` names no setting.
+
+    With `create_files=False` (checking a node's settings without running it, as
+    `xpagent ops render` does) nothing is created: a node id that would be
+    generated is `NODE_ID_NOT_CREATED` instead.
     """
     raw = _Raw(flags, env)
     for setting in SETTINGS:  # each value on its own first, in table order
@@ -755,8 +773,11 @@ def load_settings(
         _check_ca_file(ca_file)
     cluster_secret = _read_secret(secret_file, 1 if listed is None else len(listed), warnings)
 
-    _make_data_dir(data_dir)
-    node_id = explicit_node_id or _persistent_node_id(data_dir)
+    if create_files:
+        _make_data_dir(data_dir)
+        node_id = explicit_node_id or _persistent_node_id(data_dir)
+    else:
+        node_id = explicit_node_id or NODE_ID_NOT_CREATED
     cluster: tuple[ClusterNode, ...]
     if listed is None:
         node_name = explicit_node_name or _host_node_name(host_name, node_id)
@@ -888,6 +909,25 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
 
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    """The bytes of the file at `path`, or None when it holds more than `limit`;
+    raises OSError. Bounded, so a wrong path (a log, /dev/zero) cannot exhaust memory."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _parser_failure(exc: Exception) -> str:
+    """What a parser refused, in one line: a decode error's own message, otherwise
+    the exception's class and the first clause of its message."""
+    if not isinstance(exc, tomllib.TOMLDecodeError):
+        exc_text = str(exc).split(":")[0]
+        text = f"{exc.__class__.__name__}: {exc_text}" if exc_text else exc.__class__.__name__
+    else:
+        text = str(exc)
+    return _shorten(" ".join(text.split()))
+
+
 # --- the cluster file --------------------------------------------------------------
 
 _NODE_FIELDS = ("node_id", "node_name", "api_base_url")
@@ -907,20 +947,38 @@ def _toml_type(value: object) -> str:
 
 
 def _read_cluster_file(path: Path) -> tuple[ClusterNode, ...]:
+    """The cluster file's nodes; raises ConfigError (one line naming the file, and
+    the entry and field at fault where there is one) for any problem at all."""
+
     def fail(problem: str) -> ConfigError:
-        return ConfigError(f"XP_CLUSTER_FILE {_show_path(path)}: {problem}")
+        return ConfigError(f"XP_CLUSTER_FILE {_show_path(path)}: {' '.join(problem.split())}")
 
     try:
-        data = path.read_bytes()
+        data = _read_bounded(path, MAX_CLUSTER_FILE_BYTES)
     except OSError as exc:
         raise fail(f"cannot be read ({_os_reason(exc)})") from None
+    if data is None:
+        raise fail(f"is larger than {MAX_CLUSTER_FILE_BYTES // 2**20} MiB")
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise fail("is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"is not valid TOML ({exc})") from None
+    except Exception as exc:  # the parser refuses some input with other exceptions
+        raise fail(f"is not valid TOML ({_parser_failure(exc)})") from None
+    try:
+        return _cluster_nodes(document, fail)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a check that did not expect such a value: still the file's fault
+        raise fail(f"cannot be used ({_parser_failure(exc)})") from None
 
+
+def _cluster_nodes(
+    document: dict[str, Any], fail: Callable[[str], ConfigError]
+) -> tuple[ClusterNode, ...]:
+    """The `[[nodes]]` entries of a parsed cluster file, checked."""
     unknown = sorted(key for key in document if key != "nodes")
     if unknown:
         raise fail(
@@ -1071,13 +1129,19 @@ def _persistent_node_id(data_dir: Path) -> str:
     path = data_dir / NODE_ID_FILE_NAME
     shown = f"node id file {_show_path(path)} (in XP_DATA_DIR)"
     try:
-        text = path.read_bytes().decode("utf-8").strip()
+        data = _read_bounded(path, MAX_NODE_ID_FILE_BYTES)
+        text = None if data is None else data.decode("utf-8").strip()
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError) as exc:
         reason = _os_reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"{shown} cannot be read ({reason})") from None
     else:
+        if text is None:
+            raise ConfigError(
+                f"{shown} is larger than {MAX_NODE_ID_FILE_BYTES} bytes, which no node id "
+                f"needs; fix or remove it"
+            )
         if _NODE_ID_RE.fullmatch(text) is None:
             raise ConfigError(
                 f"{shown} holds {_show(text)}, which is not {_NODE_ID.description}; "

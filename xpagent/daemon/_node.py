@@ -102,13 +102,14 @@ async def serve_node(
         settings.node_id, cloudflared_enabled=cloudflared_enabled
     )
     recorder = Recorder(runtime, path=path, hub=Hub(), clock=clock)
-    now = clock()
+    now = recorder.now()
     recorder.apply(
         runtime.started(
             now,
             cloudflared_enabled=cloudflared_enabled,
             previous=loaded.previous,
             reset_reason=loaded.reset_reason,
+            monotonic=recorder.monotonic(),
         ),
         at=now,
     )

@@ -8,12 +8,19 @@ once per slot, never more than once a second — in a worker thread.
 
 All methods but `run` and `write_now` are synchronous: in trio nothing else
 runs between reading the runtime and storing its successor, so no lock is needed.
+
+Every transition gets both clocks: the wall clock (`clock`) places time into
+slots and stamps events, trio's monotonic clock measures how long the agent was
+measuring (see `xpagent.core.NodeRuntime`), so a stepped wall clock neither
+hides nor doubles observed time; the core records such a step as an `xp`
+warning, which is logged and published like any event.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -52,14 +59,17 @@ class Recorder:
         path: Path,
         hub: Hub[Event],
         clock: WallClock,
+        monotonic: Callable[[], float] = trio.current_time,
         write_in_thread: bool = True,
     ):
-        """`write_in_thread=False` writes on the trio thread: for virtual-time tests,
+        """`monotonic` is the clock intervals are measured on (trio's, by default).
+        `write_in_thread=False` writes on the trio thread: for virtual-time tests,
         where a worker thread would let the clock jump while the disk works."""
         self._runtime = runtime
         self._path = path
         self._hub = hub
         self._clock = clock
+        self._monotonic = monotonic
         self._write_in_thread = write_in_thread
         # Writes abandoned at shutdown may still be running: keep them in order.
         self._write_lock = threading.Lock()
@@ -77,6 +87,10 @@ class Recorder:
 
     def now(self) -> datetime:
         return self._clock()
+
+    def monotonic(self) -> float:
+        """The monotonic reading that goes with a `now()` taken just before."""
+        return self._monotonic()
 
     # -- applying changes ----------------------------------------------------
 
@@ -98,22 +112,25 @@ class Recorder:
     def record_probe(
         self, component: Component, result: ProbeResult, *, fails_before_down: int
     ) -> ComponentState:
-        now = self.now()
-        update = self._runtime.probed(component, result, now, fails_before_down=fails_before_down)
+        now, monotonic = self.now(), self.monotonic()
+        update = self._runtime.probed(
+            component, result, now, fails_before_down=fails_before_down, monotonic=monotonic
+        )
         return self.apply(update, at=now).component(component)
 
     def record_restart_requested(self, component: Component, *, how: str) -> ComponentState:
-        now = self.now()
-        update = self._runtime.restart_requested(component, now, how=how)
+        now, monotonic = self.now(), self.monotonic()
+        update = self._runtime.restart_requested(component, now, how=how, monotonic=monotonic)
         return self.apply(update, at=now).component(component)
 
     def record_restart_finished(self, component: Component, result: RestartResult) -> None:
-        now = self.now()
-        self.apply(self._runtime.restart_finished(component, result, now), at=now)
+        now, monotonic = self.now(), self.monotonic()
+        update = self._runtime.restart_finished(component, result, now, monotonic=monotonic)
+        self.apply(update, at=now)
 
     def record_stop(self) -> None:
-        now = self.now()
-        self.apply(self._runtime.stopped(now), at=now)
+        now, monotonic = self.now(), self.monotonic()
+        self.apply(self._runtime.stopped(now, monotonic=monotonic), at=now)
 
     # -- persistence ---------------------------------------------------------
 

@@ -5,6 +5,17 @@ atomic: the bytes go to a temporary file in the same directory, which is fsynced
 renamed over the state file, and the directory is fsynced, so a crash at any
 point leaves either the old file or the new one. A file that cannot be used is
 renamed to `service_runtime.json.corrupt-<UTC timestamp>`, never deleted.
+
+The file's bytes are read (at most `MAX_STATE_FILE_BYTES`) and handed to the
+core's `decode_state`, the one place that decodes them: whatever they hold, the
+outcome is a usable state or an unusable file kept aside, never a crash.
+
+Exceptions:
+
+- `StateStoreError` (an `OSError`): the disk refused (read, rename or write);
+  - `KeepAsideError`: an unusable file could not be moved aside (a read-only
+    data directory), so the agent cannot start without losing it; its message
+    starts with "could not move the unusable state file aside:".
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ import attrs
 from xpagent.core import NodeRuntime, PreviousRun, StateFileError, decode_state, restore
 
 __all__ = [
+    "MAX_STATE_FILE_BYTES",
     "STATE_FILE_NAME",
+    "KeepAsideError",
     "LoadedState",
     "StateStoreError",
     "keep_aside",
@@ -28,10 +41,29 @@ __all__ = [
 ]
 
 STATE_FILE_NAME = "service_runtime.json"
+#: 2000 events and 336 slots take well under 4 MiB; a larger file is not ours.
+MAX_STATE_FILE_BYTES = 32 * 2**20
 
 
 class StateStoreError(OSError):
     """The state file could not be read, moved aside or written (disk, permissions)."""
+
+
+class KeepAsideError(StateStoreError):
+    """An unusable state file could not be renamed aside (a read-only data directory).
+
+    `path` is the file, `reason` why it cannot be used (None when not known).
+    The agent must not start: its first write would destroy the file.
+    """
+
+    def __init__(self, message: str, *, path: Path, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        # OSError's own __str__ would show the args tuple's repr.
+        return str(self.args[0])
 
 
 @attrs.frozen
@@ -70,34 +102,48 @@ def load_state(path: Path, *, node_id: str, now: datetime) -> LoadedState:
     """
     _remove_stale_temp_files(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_STATE_FILE_BYTES + 1)
     except FileNotFoundError:
         return LoadedState()
     except OSError as exc:
         reason = f"unreadable ({exc.strerror or exc.__class__.__name__})"
     else:
-        try:
-            runtime, previous = restore(decode_state(data, node_id=node_id))
-        except StateFileError as exc:
-            reason = str(exc)
+        if len(data) > MAX_STATE_FILE_BYTES:
+            reason = f"larger than {MAX_STATE_FILE_BYTES // 2**20} MiB"
         else:
-            return LoadedState(runtime=runtime, previous=previous)
-    return LoadedState(reset_reason=reason, kept_aside=keep_aside(path, now))
+            try:
+                runtime, previous = restore(decode_state(data, node_id=node_id))
+            except StateFileError as exc:
+                reason = str(exc)
+            else:
+                return LoadedState(runtime=runtime, previous=previous)
+    return LoadedState(reset_reason=reason, kept_aside=keep_aside(path, now, reason=reason))
 
 
-def keep_aside(path: Path, now: datetime) -> Path:
-    """Rename `path` to `<name>.corrupt-<UTC timestamp>` (made unique) and return it."""
+def keep_aside(path: Path, now: datetime, *, reason: str | None = None) -> Path:
+    """Rename `path` to `<name>.corrupt-<UTC timestamp>` (made unique) and return it.
+
+    Raises KeepAsideError, naming the file and `reason` (why it is unusable), when
+    the rename fails.
+    """
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     counter = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
-        counter += 1
     try:
+        while target.exists():
+            target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+            counter += 1
         path.rename(target)
         _fsync_directory(path.parent)
     except OSError as exc:
-        raise StateStoreError(f"cannot move unusable state file {path} aside: {exc}") from exc
+        why = f" ({reason})" if reason else ""
+        raise KeepAsideError(
+            f"could not move the unusable state file aside: {path}{why} cannot be renamed to "
+            f"{target.name} ({exc.strerror or exc.__class__.__name__})",
+            path=path,
+            reason=reason,
+        ) from exc
     return target
 
 
