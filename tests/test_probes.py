@@ -248,7 +248,7 @@ async def test_openrc_probe_fails_with_the_last_output_line(fake_programs: FakeP
 
     result = await openrc_probe("cloudflared").probe()
 
-    assert result == ProbeResult.failure("exit 3: * status: stopped")
+    assert result == ProbeResult.failure("exit 3: status: stopped")
     assert fake_programs.calls() == ["rc-service cloudflared status"]
 
 

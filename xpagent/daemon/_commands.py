@@ -9,11 +9,16 @@ before `Cancelled` propagates, so no zombie and no grandchild is left behind.
 
 A program that exits on its own is not chased further: a restart command may
 rightly leave a daemon running in its group.
+
+A failure's reason is its exit status and the output line that names the cause
+(`CommandResult.reason`): for systemctl, rc-service, doas and sudo that is not
+always the last line, since they end with pointers to logs and advice.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,14 +42,65 @@ _DRAIN_SECS = 0.5
 _REAP_SECS = 5.0
 
 
+# What the init systems and privilege tools print around the line that names the
+# cause, as in the real outputs (tests/test_restart_reasons.py holds them verbatim).
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: OpenRC's `einfo`/`eerror` bullet and the `eend` status marker.
+_OPENRC_BULLET = re.compile(r"^\*\s+")
+_OPENRC_STATUS = re.compile(r"\s*\[\s*(ok|!!)\s*\]$")
+#: Lines that only point elsewhere: systemctl's "See …" / "To force a start use …" /
+#: "followed by … again." after a failed job, sudo's advice after its refusal.
+_BOILERPLATE = re.compile(
+    r"""^(?:
+        See\ ".*"\ (?:and\ ".*"\ )?for\ details\.
+      | See\ (?:system|user)\ logs\ and\ '.*'\ for\ details\.
+      | To\ force\ a\ start\ use\ ".*"
+      | followed\ by\ ".*"\ again\.
+      | sudo:\ If\ sudo\ is\ running\ in\ a\ container,.*
+    )$""",
+    re.VERBOSE,
+)
+#: OpenRC's summary of a failed start or stop, which a more specific line precedes
+#: when there is one (`start-stop-daemon: failed to start `/usr/bin/xray'`).
+_OPENRC_SUMMARY = re.compile(
+    r"^(?:ERROR: \S+ failed to (?:start|stop)|[Ff]ailed to (?:start|stop) \S+)$"
+)
+
+
+def _clean(line: str) -> str:
+    line = _ANSI_ESCAPE.sub("", line).strip()
+    line = _OPENRC_STATUS.sub("", _OPENRC_BULLET.sub("", line))
+    return line.strip()
+
+
+def _shorten(line: str) -> str:
+    if len(line) > MAX_REASON_LINE_CHARS:
+        line = line[: MAX_REASON_LINE_CHARS - 1] + "…"
+    return line
+
+
 def _last_line(data: bytes) -> str | None:
-    for line in reversed(data.decode(errors="replace").splitlines()):
-        line = line.strip()
-        if line:
-            if len(line) > MAX_REASON_LINE_CHARS:
-                line = line[: MAX_REASON_LINE_CHARS - 1] + "…"
-            return line
-    return None
+    """The last line of `data` that names a cause, cleaned of markers.
+
+    Blank lines and boilerplate are skipped; an OpenRC summary (`ERROR: xray
+    failed to start`) gives way to the more specific line before it, if any.
+    """
+    lines = [_clean(line) for line in data.decode(errors="replace").splitlines()]
+    meaningful = [line for line in lines if line and not _BOILERPLATE.match(line)]
+    if not meaningful:
+        return None
+    last = meaningful[-1]
+    if _OPENRC_SUMMARY.match(last):
+        cause = next(
+            (
+                line
+                for line in reversed(meaningful)
+                if not _OPENRC_SUMMARY.match(line) and not line.startswith("WARNING:")
+            ),
+            None,
+        )
+        last = cause or last
+    return _shorten(last)
 
 
 @attrs.frozen
@@ -76,7 +132,9 @@ class CommandResult:
 
     @property
     def last_line(self) -> str | None:
-        """The last non-empty line of stderr, or of stdout when stderr has none."""
+        """The last line of stderr (or of stdout, when stderr has none) that names the
+        cause: blank lines, pointers such as systemctl's `See "systemctl status …"`
+        and OpenRC's markers are left out."""
         return _last_line(self.stderr) or _last_line(self.stdout)
 
     @property
