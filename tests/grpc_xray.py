@@ -71,6 +71,10 @@ class FakeXrayApi:
         self._server: grpc.Server | None = None
 
     @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
     def addr(self) -> str:
         return f"127.0.0.1:{self.port}"
 

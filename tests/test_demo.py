@@ -15,10 +15,12 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -38,6 +40,7 @@ from xpagent.daemon import STATE_FILE_NAME, XrayProbe, open_grpc_client
 from xpagent.demo._fleet import SimulatedNode, open_fleet
 from xpagent.demo._narrator import Narrator
 from xpagent.demo._prefill import SYNTHETIC_MARKER, SYNTHETIC_PREFIX, synthetic_runtime
+from xpagent.demo._scenario import ScenarioTiming, _Scenario
 from xpagent.demo._workdir import Workdir, prepare_workdir
 from xpagent.demo._xray import GET_STATS_PATH, parse_get_stats_request
 
@@ -176,6 +179,7 @@ def test_synthetic_history_is_a_valid_marked_week() -> None:
     marker, *synthetic = runtime.events
     assert marker.message == SYNTHETIC_MARKER
     assert marker.component is Component.XP
+    assert (marker.status_from, marker.status_to) == (ComponentStatus.UP, ComponentStatus.DOWN)
     assert marker.occurred_at == now
     assert synthetic, "a week has events"
     assert all(event.message.startswith(SYNTHETIC_PREFIX) for event in synthetic)
@@ -379,3 +383,51 @@ async def test_demo_stops_by_itself_and_the_agents_write_their_state(tmp_path: P
         newest = state.events[0]
         assert newest.component is Component.XP
         assert newest.message == "xp status changed: up -> down (agent stopped)"
+
+
+# --- the scenario's freeze act -------------------------------------------------------
+
+
+def _process_state(pid: int) -> str:
+    """The one-letter state of `pid` in /proc (`T` stopped, `S`/`R` running)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_state(pid: int, states: str) -> str:
+    """Bounded poll: a signal's effect on another process shows a moment later."""
+    deadline = time.monotonic() + 5
+    while (state := _process_state(pid)) not in states and time.monotonic() < deadline:
+        os.sched_yield()
+    return state
+
+
+async def test_freezing_an_agent_stops_it_and_always_continues_it(autojump_clock: object) -> None:
+    """Act 3 stops node-c's agent with SIGSTOP for the set time and continues it with
+    SIGCONT, also when the demo stops in the middle of it."""
+    stand_in = await trio.lowlevel.open_process(["sleep", "600"])
+    narration = io.StringIO()
+    try:
+        node = SimpleNamespace(node_id="node-c", title="node-c (Virginia edge)")
+        scenario = _Scenario(
+            {"node-c": node},  # type: ignore[dict-item]
+            Narrator(out=narration),
+            ScenarioTiming(agent_freeze=75),
+            {"node-c": stand_in.pid},
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scenario.agent_freezes)
+            await trio.sleep(74)
+            assert _wait_for_state(stand_in.pid, "T") == "T"
+            await trio.sleep(2)
+            assert _wait_for_state(stand_in.pid, "SR") in "SR"
+            assert "runs again (SIGCONT)" in narration.getvalue()
+
+            nursery.start_soon(scenario.agent_freezes)
+            await trio.sleep(10)
+            assert _wait_for_state(stand_in.pid, "T") == "T"
+            nursery.cancel_scope.cancel()
+        assert _wait_for_state(stand_in.pid, "SR") in "SR"
+    finally:
+        stand_in.kill()
+        await stand_in.wait()

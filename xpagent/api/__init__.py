@@ -5,9 +5,11 @@ from ._fanout import ClusterClient, RemoteNodeError
 from ._server import ListenError, check_can_listen, first_leaf, serve_api
 from ._signature import SIGNATURE_HEADER, SignatureError, sign, verify
 from ._sse import StreamRelays
+from ._web import STATIC_DIR
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "STATIC_DIR",
     "Api",
     "ApiError",
     "ClusterClient",

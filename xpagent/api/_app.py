@@ -38,6 +38,7 @@ from xpagent.daemon import ClusterNode, NodeHandle, logger
 from ._fanout import ClusterClient, RemoteNodeError
 from ._signature import SIGNATURE_HEADER, SignatureError, verify
 from ._sse import StreamRelays, local_frames
+from ._web import register_web_ui
 
 __all__ = ["Api", "ApiError", "create_app"]
 
@@ -46,7 +47,7 @@ EVENTS_LIMIT_MAX = 1000
 JSON_CACHE_ENTRIES = 8
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
+    "Cache-Control": "no-cache, no-transform",
     "X-Accel-Buffering": "no",
 }
 
@@ -325,4 +326,5 @@ def create_app(api: Api) -> QuartTrio:
     async def internal_events() -> Response:
         return local_stream(_events_limit())
 
+    register_web_ui(app)
     return app

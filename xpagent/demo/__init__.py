@@ -6,5 +6,6 @@ cloudflared servers that a scripted scenario keeps breaking and healing. See
 """
 
 from ._cluster import add_demo_arguments, run_demo
+from ._prefill import synthetic_runtime, write_synthetic_state
 
-__all__ = ["add_demo_arguments", "run_demo"]
+__all__ = ["add_demo_arguments", "run_demo", "synthetic_runtime", "write_synthetic_state"]

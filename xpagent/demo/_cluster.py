@@ -118,8 +118,11 @@ def _banner(workdir: Workdir, agents: Sequence[AgentProcess]) -> str:
         "",
         "xpagent demo: three real agents on loopback, watching simulated xray and cloudflared",
         "",
-        f"  API           {first.api_url}/api/   ({first.node_id}; every node shows the whole "
-        "cluster)",
+        f"  web UI        {first.api_url}/?token={token}",
+        "                (open it in a browser: the page keeps the token for the session",
+        "                and removes it from the address bar; every node shows the whole",
+        "                cluster, node-a is just the one to start with)",
+        f"  API           {first.api_url}/api/",
         f"  admin token   {token}",
         f"                (also in {workdir.token_file})",
         "",
@@ -184,7 +187,13 @@ async def _run(workdir: Workdir, options: argparse.Namespace, narrator: Narrator
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(wait_until_one_exits, agents)
                     nursery.start_soon(follow_events, workdir.nodes, workdir.admin_token, narrator)
-                    scenario = functools.partial(run_scenario, fleet, narrator, timing=timing)
+                    scenario = functools.partial(
+                        run_scenario,
+                        fleet,
+                        narrator,
+                        timing=timing,
+                        agent_pids={agent.node.node_id: agent.pid for agent in agents},
+                    )
                     nursery.start_soon(scenario)
             if timer.cancelled_caught:
                 narrator.say("demo", f"{seconds:g} s are over: stopping the agents")

@@ -220,7 +220,11 @@ def _marked(event: Event) -> Event:
 
 
 def marker_event(now: datetime) -> Event:
-    """The `xp` event that separates the synthetic history from the real run."""
+    """The `xp` event that separates the synthetic history from the real run.
+
+    It reads as the invented agent's stop (`up -> down`, so the real agent's start
+    that follows says `down -> up`), at info level: nothing failed.
+    """
     return Event(
         event_id=str(ULID.from_datetime(now)),
         occurred_at=now,
@@ -228,6 +232,8 @@ def marker_event(now: datetime) -> Event:
         kind=EventKind.STATUS_CHANGED,
         level=EventLevel.INFO,
         message=SYNTHETIC_MARKER,
+        status_from=ComponentStatus.UP,
+        status_to=ComponentStatus.DOWN,
     )
 
 

@@ -1,0 +1,103 @@
+import { memo } from 'react';
+import type { RuntimeItem } from '../api/schemas';
+import { StatusBar } from '../bar/StatusBar';
+import { SLOT_SECS, availability, formatAvailability, windowText } from '../bar/slots';
+import { StatusBadge, StatusChip } from '../status/StatusBadge';
+import { formatRelative, parseTime } from '../time/format';
+import { useNow } from '../time/useNow';
+import { rowName, rowStatus, type NodeRowModel } from './rows';
+
+export const NodeRow = memo(function NodeRow({ row }: { row: NodeRowModel }) {
+  if (row.kind === 'invalid') {
+    const { invalid } = row;
+    return (
+      <li
+        className="node-row node-row--invalid"
+        data-testid="node-row"
+        data-node-id={invalid.node_id ?? ''}
+        data-summary="unknown"
+        data-unreachable="false"
+      >
+        <div className="node-row__name">
+          <span className="node-row__title">{rowName(row)}</span>
+          {invalid.node_id && <span className="node-row__id">{invalid.node_id}</span>}
+        </div>
+        <div className="node-row__status">
+          <StatusBadge value="unknown" />
+          <p className="node-row__problem" role="note">
+            This node&apos;s data could not be read ({invalid.problem}). A newer or older agent may send another format.
+          </p>
+        </div>
+      </li>
+    );
+  }
+
+  const { item, meta, unreachable } = row;
+  const status = rowStatus(row);
+  const attention = unreachable
+    ? []
+    : item.components.filter((component) => component.status !== 'up' && component.status !== 'disabled');
+  const value = availability(item.recent_slots);
+
+  return (
+    <li
+      className={`node-row node-row--${status}`}
+      data-testid="node-row"
+      data-node-id={item.node_id}
+      data-summary={item.summary}
+      data-unreachable={String(unreachable)}
+    >
+      <div className="node-row__name">
+        <a className="node-row__title" href={`#/nodes/${encodeURIComponent(item.node_id)}`}>
+          {item.node_name}
+        </a>
+        <span className="node-row__id">
+          {item.node_id}
+          {meta?.access_host && ` · ${meta.access_host}`}
+        </span>
+      </div>
+      <div className="node-row__status">
+        <StatusBadge value={status} />
+        {attention.map((component, index) => (
+          <StatusChip
+            key={`${component.component}-${String(index)}`}
+            name={component.component}
+            value={component.status}
+          />
+        ))}
+        {unreachable && <UnreachableReason item={item} />}
+      </div>
+      <div className="node-row__bar">
+        <StatusBar slots={item.recent_slots} label={item.node_name} />
+      </div>
+      <div
+        className="node-row__availability"
+        title={`Availability, ${windowText(item.recent_slots)}: 1 − time down / time observed`}
+      >
+        {formatAvailability(value)}
+      </div>
+    </li>
+  );
+});
+
+/** When the last data of an unreachable node dates from: the end of its newest observed slot. */
+function lastDataAt(item: RuntimeItem): number | null {
+  for (let index = item.recent_slots.length - 1; index >= 0; index -= 1) {
+    const slot = item.recent_slots[index];
+    const start = parseTime(slot?.slot_start);
+    if (slot && start !== null && slot.observed_secs > 0) return start + Math.min(slot.observed_secs, SLOT_SECS) * 1000;
+  }
+  return null;
+}
+
+function UnreachableReason({ item }: { item: RuntimeItem }) {
+  const now = useNow();
+  const since = lastDataAt(item);
+  return (
+    <p className="node-row__problem">
+      {item.error ?? 'did not answer'}
+      {' · '}
+      {since === null ? 'no earlier data' : `data from ≈ ${formatRelative(since, now)}`}
+    </p>
+  );
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { parseRuntimeList } from '../api/schemas';
+import { makeItem, makeRuntimeList, makeUnreachableItem } from '../mocks/builders';
+import { buildRows, countRows, filterRows, rowKey, unreachableIds } from './rows';
+
+const list = parseRuntimeList(
+  JSON.parse(
+    JSON.stringify(
+      makeRuntimeList([
+        makeItem({ id: 'a', name: 'Alpha' }),
+        makeItem({ id: 'b', name: 'Bravo', xray: 'down' }),
+        makeUnreachableItem('c', 'Charlie', 'timed out'),
+        makeItem({ id: 'd', name: 'Delta', xray: 'down', cloudflared: false }),
+        makeItem({ id: 'e', name: 'Echo', xray: 'unknown' }),
+        makeItem({ id: 'f', name: 'Foxtrot' }),
+      ]),
+    ),
+  ),
+);
+
+describe('node rows', () => {
+  it('put problems first (down, unreachable, degraded, unknown), then keep cluster-file order', () => {
+    expect(buildRows(list, []).map(rowKey)).toEqual(['d', 'c', 'b', 'e', 'a', 'f']);
+  });
+
+  it('count up, degraded, down, unreachable and unknown', () => {
+    expect(countRows(buildRows(list, []))).toEqual({
+      total: 6,
+      up: 2,
+      degraded: 1,
+      down: 1,
+      unreachable: 1,
+      unknown: 1,
+    });
+  });
+
+  it('filter by name or id, ignoring case', () => {
+    const rows = buildRows(list, []);
+    expect(filterRows(rows, 'ALP').map(rowKey)).toEqual(['a']);
+    expect(filterRows(rows, ' d ').map(rowKey)).toEqual(['d']);
+    expect(filterRows(rows, '')).toBe(rows);
+  });
+
+  it('attach the static metadata by node id', () => {
+    const [row] = buildRows(list, [{ node_id: 'd', node_name: 'Delta', access_host: 'delta.example.com' }]);
+    expect(row?.kind === 'node' && row.meta?.access_host).toBe('delta.example.com');
+  });
+
+  it('name every unreachable node, from the list and from rows that carry an error', () => {
+    expect(unreachableIds(list)).toEqual(['c']);
+    expect(unreachableIds({ ...list, unreachable_nodes: ['z'] })).toEqual(['c', 'z']);
+  });
+});
