@@ -150,6 +150,14 @@ describe('event', () => {
     });
   });
 
+  it("knows the agent's clock warnings", () => {
+    const [base] = makeEvents(1);
+    expect(parseEvent({ ...base, kind: 'clock_warning', level: 'warning', component: 'xp' })).toMatchObject({
+      kind: 'clock_warning',
+      level: 'warning',
+    });
+  });
+
   it('gives null for an event missing its id', () => {
     const [base] = makeEvents(1);
     const { event_id: _id, ...rest } = base ?? {};

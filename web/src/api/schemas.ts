@@ -23,6 +23,9 @@ const eventKind = lenientEnum([
   'restart_succeeded',
   'restart_failed',
   'state_reset',
+  // An addition of the agent to the contract's list: the wall clock is behind the
+  // state file or stepped while the agent ran (docs/state-file.md).
+  'clock_warning',
 ]);
 const eventLevel = lenientEnum(['info', 'warning']);
 
