@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 # Nothing may download a browser: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint typecheck pytest web-lint web-typecheck web-test web-build \
+.PHONY: demo test test-fast lint typecheck pytest web-lint web-typecheck web-test web-build \
 	web-fresh web-size stories screenshots docs chromium bench clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -29,6 +29,13 @@ demo: $(STAMP)
 	$(BIN)/xpagent demo
 
 test: lint typecheck web-lint web-typecheck web-test web-fresh pytest
+
+# The quick loop while working (under 30 s): lint, types, and the tests not marked
+# slow, with fewer Hypothesis examples. `make test` still runs everything.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	XP_HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

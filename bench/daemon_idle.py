@@ -1,7 +1,7 @@
 """What an idle `xpagent run` costs: memory, CPU and state-file writes over time.
 
 Pre-fills the fullest state file the contract allows (336 slots with data, 2000
-events; built as in `bench/state_file.py`, rebased to the current time) for node
+events; `_support.prefill`, rebased to the current time) for node
 `bench-node-eu-west-01`, starts a simulated xray (the tests' `FakeXrayApi`, a real
 grpcio server answering `StatsService/GetStats`), then runs `python -m xpagent run`
 with the DEFAULT probe intervals (xray every 2 s; cloudflared not used) and leaves
@@ -32,9 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,40 +39,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
+import httpx
+import trio
+from _support import (
+    NODE_ID,
+    BenchError,
+    cpu_secs,
+    first_leaf,
+    free_port,
+    open_agent,
+    peak_rss_bytes,
+    prefill,
+    rss_bytes,
+    running_xray_api,
+)
 
-# The project root, for `tests.grpc_xray`; this directory is on sys.path already
-# (it holds the script), which is how `state_file` is found.
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from xpagent.core import MAX_EVENTS, WINDOW_SLOTS, decode_state
+from xpagent.daemon import STATE_FILE_NAME
 
-import state_file
-
-from tests.grpc_xray import running_xray_api
-from xpagent.core import MAX_EVENTS, WINDOW_SLOTS, decode_state, encode_state
-from xpagent.daemon import STATE_FILE_NAME, write_state
-
-NODE_ID = state_file.NODE_ID
 MIB = 1024 * 1024
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: How often the state file is checked for a new write.
 WATCH_SECS = 0.1
-STARTUP_DEADLINE_SECS = 60.0
-#: CONTRACT §5: after SIGTERM the process exits 0 within 5 s.
-STOP_DEADLINE_SECS = 5.0
-
-
-def prefill(data_dir: Path, now: datetime) -> int:
-    """Write the fullest state file, its newest moment being `now`; its size in bytes."""
-    # state_file's builder works at its module's fixed NOW; the agent would drop
-    # slots and events from "the future", so move that moment to the real clock.
-    state_file.NOW = now
-    runtime = state_file.full_runtime()
-    data = encode_state(runtime, now)
-    decoded = decode_state(data, node_id=NODE_ID)
-    assert len(decoded.recent_slots) == WINDOW_SLOTS, len(decoded.recent_slots)
-    assert len(decoded.events) == MAX_EVENTS, len(decoded.events)
-    data_dir.mkdir()
-    write_state(data_dir / STATE_FILE_NAME, data)
-    return len(data)
 
 
 @attrs.frozen
@@ -83,28 +67,6 @@ class Sample:
     at: float  # seconds since the agent said it was serving
     rss_bytes: int
     cpu_secs: float
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def peak_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
-
-
-def cpu_secs(pid: int) -> float:
-    """utime + stime of the whole process (all its threads)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # fields from 3 (state) on
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
 
 
 def sample(pid: int, since: float) -> Sample:
@@ -146,31 +108,62 @@ def log_records(log_path: Path) -> list[dict[str, object]]:
     return records
 
 
-def wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECS
-    serving = f"node {NODE_ID} serving"
-    while time.monotonic() < deadline:
-        if any(str(r.get("message", "")).startswith(serving) for r in log_records(log_path)):
-            return
-        if process.poll() is not None:
-            sys.exit(f"the agent exited with {process.returncode}:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    sys.exit(f"the agent did not serve within {STARTUP_DEADLINE_SECS} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> tuple[int, float]:
-    """SIGTERM, then the exit status and how long the exit took (killed after 3× deadline)."""
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        returncode = process.wait(timeout=3 * STOP_DEADLINE_SECS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return -signal.SIGKILL, time.monotonic() - started
-    return returncode, time.monotonic() - started
+async def measure(
+    args: argparse.Namespace, directory: Path, counter: WriteCounter
+) -> tuple[list[Sample], float, int, float, int, str | None]:
+    """Run the agent idle for `--minutes`: the samples, its peak RSS, the writes seen,
+    the CPU it took to start, the probes xray answered, and why the stop failed."""
+    duration = args.minutes * 60.0
+    stop_failure: str | None = None
+    samples: list[Sample] = []
+    peak = writes_during_run = 0
+    startup_cpu = 0.0
+    with running_xray_api() as xray:
+        env = {
+            "XP_DATA_DIR": str(directory / "data"),
+            "XP_NODE_ID": NODE_ID,
+            "XP_XRAY_API_ADDR": xray.addr,
+        }
+        launched = time.monotonic()
+        try:
+            async with (
+                httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(5.0)) as client,
+                open_agent(
+                    env, port=free_port(), log_path=directory / "agent.log", client=client
+                ) as agent,
+            ):
+                serving = time.monotonic()
+                startup_cpu = cpu_secs(agent.pid)
+                samples = [sample(agent.pid, serving)]
+                print(
+                    f"agent pid {agent.pid} serving after {serving - launched:.2f} s"
+                    f" ({startup_cpu:.2f} s CPU)",
+                    flush=True,
+                )
+                next_sample = serving + args.sample_secs
+                end = serving + duration
+                while (now := time.monotonic()) < end:
+                    counter.check()
+                    if now >= next_sample:
+                        current = sample(agent.pid, serving)
+                        samples.append(current)
+                        next_sample += args.sample_secs
+                        print(
+                            f"t={current.at:6.0f} s  RSS {current.rss_bytes / MIB:6.1f} MiB"
+                            f"  CPU {current.cpu_secs:7.2f} s  writes {counter.writes}",
+                            flush=True,
+                        )
+                    await trio.sleep(
+                        min(WATCH_SECS, max(0.0, min(next_sample, end) - time.monotonic()))
+                    )
+                counter.check()
+                samples.append(sample(agent.pid, serving))
+                peak = peak_rss_bytes(agent.pid)
+                writes_during_run = counter.writes
+        except* BenchError as group:
+            stop_failure = str(first_leaf(group))
+        probes = len(xray.requests)
+    return samples, peak, writes_during_run, startup_cpu, probes, stop_failure
 
 
 def run(args: argparse.Namespace, directory: Path) -> int:
@@ -178,59 +171,14 @@ def run(args: argparse.Namespace, directory: Path) -> int:
     log_path = directory / "agent.log"
     state_path = data_dir / STATE_FILE_NAME
     size = prefill(data_dir, datetime.now(UTC))
+    print(f"state file: {WINDOW_SLOTS} slots, {MAX_EVENTS} events, {size / 1024:.1f} KiB")
     counter = WriteCounter(state_path)
-    duration = args.minutes * 60.0
-
-    with running_xray_api() as xray, log_path.open("wb") as log:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("XP_")}
-        env.update(
-            XP_DATA_DIR=str(data_dir),
-            XP_BIND="127.0.0.1:0",
-            XP_NODE_ID=NODE_ID,
-            XP_XRAY_API_ADDR=xray.addr,
-            XP_LOG_FORMAT="json",
-        )
-        launched = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "xpagent", "run"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            wait_for_serving(process, log_path)
-            serving = time.monotonic()
-            startup_cpu = cpu_secs(process.pid)
-            samples = [sample(process.pid, serving)]
-            print(
-                f"state file: {WINDOW_SLOTS} slots, {MAX_EVENTS} events, {size / 1024:.1f} KiB;"
-                f" agent pid {process.pid} serving after {serving - launched:.2f} s"
-                f" ({startup_cpu:.2f} s CPU)",
-                flush=True,
-            )
-            next_sample = serving + args.sample_secs
-            end = serving + duration
-            while (now := time.monotonic()) < end:
-                counter.check()
-                if now >= next_sample:
-                    current = sample(process.pid, serving)
-                    samples.append(current)
-                    next_sample += args.sample_secs
-                    print(
-                        f"t={current.at:6.0f} s  RSS {current.rss_bytes / MIB:6.1f} MiB"
-                        f"  CPU {current.cpu_secs:7.2f} s  writes {counter.writes}",
-                        flush=True,
-                    )
-                time.sleep(min(WATCH_SECS, max(0.0, min(next_sample, end) - time.monotonic())))
-            counter.check()
-            final = sample(process.pid, serving)
-            samples.append(final)
-            peak = peak_rss_bytes(process.pid)
-            writes_during_run = counter.writes
-        finally:
-            returncode, stop_secs = stop(process)
-        probes = len(xray.requests)
+    samples, peak, writes_during_run, startup_cpu, probes, stop_failure = trio.run(
+        measure, args, directory, counter
+    )
+    if len(samples) < 2:
+        sys.exit(f"daemon_idle: {stop_failure}")
+    final = samples[-1]
 
     counter.check()
     warm = next((s for s in samples if s.at >= args.warmup_secs), final)
@@ -257,9 +205,8 @@ def run(args: argparse.Namespace, directory: Path) -> int:
     print(f"log lines:                 {len(records):7d}, of which not info: {len(noteworthy)}")
     for record in noteworthy:
         print(f"  {record.get('level')}: {record.get('message')}")
-    ok = returncode == 0 and stop_secs < STOP_DEADLINE_SECS
-    print(f"SIGTERM: exit {returncode} after {stop_secs:.2f} s -> {'OK' if ok else 'FAILED'}")
-    return 0 if ok else 1
+    print(f"SIGTERM: {stop_failure or 'exit 0 within 5 s'} -> {'FAILED' if stop_failure else 'OK'}")
+    return 1 if stop_failure else 0
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ is not on its CPU) with a cluster file of 20 nodes: itself and 19 peers, of whic
 k ∈ {0, 1, 5, 10} never answer (TCP listeners that accept and stay silent; the
 tests' `serve_silent_tcp`) and the rest are cheap fake peers: one hypercorn server
 each in the bench process, checking the internal signature and answering the
-internal detail route with a full 7-day window (built as in `bench/state_file.py`,
+internal detail route with a full 7-day window (`_support.full_runtime`,
 rebased to now, with the peer's id), serialised once per peer.
 
 For each fan-out deadline (`XP_RUNTIME_FANOUT_TIMEOUT_SECS`, 1 s and 2 s) and each
@@ -27,8 +27,7 @@ listens on and talks to 127.0.0.1. The exit status is non-zero only when the ben
 could not run (the agent did not start or did not stop cleanly, a request failed);
 a missed target is printed, not an error.
 
-The other benches import the agent launcher from here (`open_agent`), and
-`percentile`, so all three start and stop the agent the same way.
+The agent is started and stopped by `_support.open_agent`, as in the other benches.
 """
 
 from __future__ import annotations
@@ -36,188 +35,41 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import attrs
 import httpx
 import hypercorn.config
 import hypercorn.trio
 import trio
+from _support import (
+    BenchError,
+    admin_headers,
+    agent_log_problems,
+    first_leaf,
+    free_port,
+    full_runtime,
+    open_agent,
+    running_xray_api,
+    serve_silent_tcp,
+)
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-# The project root, for `tests.*`; this directory is on sys.path already (it holds
-# the script), which is how `state_file` is found.
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-
-import state_file
-
-from tests.grpc_xray import running_xray_api, serve_silent_tcp
-from tests.servers import free_port
-from xpagent.api import SIGNATURE_HEADER, SignatureError, first_leaf, verify
-from xpagent.api._fanout import LOCAL_DETAIL_PATH
+from xpagent.api import LOCAL_DETAIL_PATH, SIGNATURE_HEADER, SignatureError, verify
 from xpagent.core import runtime_detail, to_json_value
 from xpagent.demo._asgi import serve_lifespan
 
-__all__ = [
-    "TOKEN",
-    "Agent",
-    "BenchError",
-    "admin_headers",
-    "agent_log_problems",
-    "open_agent",
-    "percentile",
-]
-
-TOKEN = "bench-admin-token"
 SECRET = b"bench-cluster-secret-0123456789abcdef"
 SELF_ID = "bench-self"
 CLUSTER_SIZE = 20
 #: CONTRACT §3 asks for "the deadline plus a small margin"; this is the margin we hold it to.
 MARGIN_SECS = 0.3
-STARTUP_DEADLINE_SECS = 60.0
-#: CONTRACT §5: after SIGTERM the process exits 0 within 5 s.
-STOP_DEADLINE_SECS = 5.0
-HEALTH_POLL_SECS = 0.05
-#: Proxy variables would send the agent's loopback traffic elsewhere; the agent gets none.
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-class BenchError(Exception):
-    """The bench could not run its scenario (a missed target is not one of these)."""
-
-
-# --- the agent under test, as a subprocess --------------------------------------------
-
-
-@attrs.frozen
-class Agent:
-    """An `xpagent run` subprocess serving on `url`."""
-
-    process: trio.Process
-    url: str
-    node_id: str
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
-def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN}"}
-
-
-def _log_tail(log_path: Path, lines: int = 20) -> str:
-    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def agent_log_problems(log_path: Path) -> list[str]:
-    """The agent's log records above info (it logs JSON lines), one line each, but for
-    the `xp` going down that a stop records."""
-    problems = []
-    for line in log_path.read_text(errors="replace").splitlines():
-        try:
-            record: Any = json.loads(line)
-        except json.JSONDecodeError:
-            problems.append(f"stray: {line}")
-            continue
-        if not isinstance(record, dict):
-            problems.append(f"stray: {line}")
-        elif record.get("component") == "xp" and record.get("status") == "down":
-            continue  # the clean stop the bench asked for
-        elif record.get("level") not in ("debug", "info"):
-            problems.append(f"{record.get('level')}: {record.get('message')}")
-    return problems
-
-
-async def _wait_until_serving(agent: Agent, client: httpx.AsyncClient) -> None:
-    with trio.move_on_after(STARTUP_DEADLINE_SECS):
-        while True:
-            if agent.process.poll() is not None:
-                raise BenchError(
-                    f"the agent exited with {agent.process.returncode} before serving:\n"
-                    f"{_log_tail(agent.log_path)}"
-                )
-            try:
-                response = await client.get(f"{agent.url}/api/health", timeout=1.0)
-            except httpx.TransportError:
-                pass  # not listening yet
-            else:
-                if response.status_code == 200:
-                    return
-            await trio.sleep(HEALTH_POLL_SECS)
-    raise BenchError(f"the agent did not answer /api/health within {STARTUP_DEADLINE_SECS:g} s")
-
-
-async def _stop(process: trio.Process) -> tuple[int, float]:
-    """SIGTERM, then the exit status and how long the exit took (killed after 3× deadline)."""
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    with trio.move_on_after(3 * STOP_DEADLINE_SECS):
-        return await process.wait(), time.monotonic() - started
-    process.kill()
-    await process.wait()
-    return -signal.SIGKILL, time.monotonic() - started
-
-
-@asynccontextmanager
-async def open_agent(
-    env: Mapping[str, str], *, port: int, log_path: Path, client: httpx.AsyncClient
-) -> AsyncIterator[Agent]:
-    """`python -m xpagent run` on 127.0.0.1:`port` with `env` (it must set XP_NODE_ID
-    and XP_DATA_DIR; the admin token is `TOKEN`), logging JSON to `log_path`, ready
-    to serve; stopped with SIGTERM at the end of the block. Raises BenchError if it
-    does not start, or does not exit 0 within the contract's 5 s."""
-    agent_env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("XP_") and name.lower() not in PROXY_VARIABLES
-    }
-    agent_env.update(
-        XP_BIND=f"127.0.0.1:{port}",
-        XP_ADMIN_TOKEN=TOKEN,
-        XP_LOG_FORMAT="json",
-        XP_LOG_LEVEL="info",
-    )
-    agent_env.update(env)
-    with log_path.open("wb") as log:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "xpagent", "run"],
-            env=agent_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    agent = Agent(process, f"http://127.0.0.1:{port}", agent_env["XP_NODE_ID"], log_path)
-    try:
-        await _wait_until_serving(agent, client)
-        yield agent
-    finally:
-        with trio.CancelScope(shield=True):
-            returncode, stop_secs = await _stop(process)
-    if returncode != 0 or stop_secs > STOP_DEADLINE_SECS:
-        raise BenchError(
-            f"the agent exited with {returncode} {stop_secs:.2f} s after SIGTERM "
-            f"(expected 0 within {STOP_DEADLINE_SECS:g} s):\n{_log_tail(log_path)}"
-        )
-
-
-def percentile(samples: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile (`fraction` 0.99 for p99) of non-empty `samples`."""
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 # --- fake peers -----------------------------------------------------------------------
@@ -239,8 +91,7 @@ class FakePeer:
 
     def body(self, events_limit: int) -> bytes:
         if events_limit not in self._bodies:
-            state_file.NOW = self._now
-            runtime = attrs.evolve(state_file.full_runtime(), node_id=self.node_id)
+            runtime = attrs.evolve(full_runtime(self._now), node_id=self.node_id)
             detail = runtime_detail(runtime, self.node_name, self._now, events_limit=events_limit)
             self._bodies[events_limit] = json.dumps(to_json_value(detail)).encode()
         return self._bodies[events_limit]
@@ -396,8 +247,9 @@ async def measure(
     }
     async with open_agent(env, port=port, log_path=run_dir / "agent.log", client=client) as agent:
         print(f"deadline {timeout_secs} s, k={dead}: agent pid {agent.pid}", flush=True)
-        first = await ask_list(client, agent.url)
-        answers = [await ask_list(client, agent.url) for _ in range(args.requests)]
+        url = f"http://127.0.0.1:{port}"
+        first = await ask_list(client, url)
+        answers = [await ask_list(client, url) for _ in range(args.requests)]
     for answer in (first, *answers):
         if answer.unreachable != expected_dead:
             unexpected = sorted(answer.unreachable ^ expected_dead)

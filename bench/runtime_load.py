@@ -1,7 +1,7 @@
 """Throughput and latency of the runtime routes of one agent with a full history.
 
 Pre-fills the fullest state file the contract allows (336 slots with data, 2000
-events; `bench/daemon_idle.py`'s `prefill`, rebased to now) for node
+events; `_support.prefill`, rebased to now) for node
 `bench-node-eu-west-01`, starts a simulated xray (the tests' `FakeXrayApi`) and
 one real agent (`python -m xpagent run`, a subprocess: the load generator in the
 bench process does not share its CPU). Then, for each route, it drives the agent
@@ -49,25 +49,22 @@ import attrs
 import h11
 import httpx
 import trio
-
-# The project root, for `tests.*`; this directory is on sys.path already (it holds
-# the script), which is how the other benches are found.
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-
-from daemon_idle import NODE_ID, cpu_secs, prefill
-from fanout_latency import (
+from _support import (
+    NODE_ID,
     TOKEN,
-    Agent,
+    AgentProcess,
     BenchError,
     admin_headers,
     agent_log_problems,
+    cpu_secs,
+    first_leaf,
+    free_port,
     open_agent,
     percentile,
+    prefill,
+    running_xray_api,
 )
 
-from tests.grpc_xray import running_xray_api
-from tests.servers import free_port
-from xpagent.api import first_leaf
 from xpagent.core import WINDOW_SLOTS
 
 TARGET_P99_SECS = 0.025
@@ -180,7 +177,7 @@ class Run:
 
 
 async def measure(
-    agent: Agent, port: int, route: str, target: str, connections: int, secs: float
+    agent: AgentProcess, port: int, route: str, target: str, connections: int, secs: float
 ) -> Run:
     load = Load()
     agent_cpu, bench_cpu = cpu_secs(agent.pid), time.process_time()
@@ -204,7 +201,7 @@ async def measure(
     )
 
 
-async def check_first_answer(client: httpx.AsyncClient, agent: Agent, route: str) -> None:
+async def check_first_answer(client: httpx.AsyncClient, agent: AgentProcess, route: str) -> None:
     """The answer of `route` is what the contract says, and as full as the bench needs."""
     response = await client.get(f"{agent.url}{route}", headers=admin_headers())
     if response.status_code != 200:

@@ -59,25 +59,22 @@ import attrs
 import h11
 import httpx
 import trio
-
-# The project root, for `tests.*`; this directory is on sys.path already (it holds
-# the script), which is how the other benches are found.
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-
-from daemon_idle import cpu_secs, rss_bytes
-from fanout_latency import (
+from _support import (
     TOKEN,
-    Agent,
+    AgentProcess,
     BenchError,
+    FakeXrayApi,
     admin_headers,
     agent_log_problems,
+    cpu_secs,
+    first_leaf,
+    free_port,
     open_agent,
     percentile,
+    rss_bytes,
+    running_xray_api,
 )
 
-from tests.grpc_xray import FakeXrayApi, running_xray_api
-from tests.servers import free_port
-from xpagent.api import first_leaf
 from xpagent.core import parse_time
 
 NODE_ID = "bench-sse-node"
@@ -295,7 +292,7 @@ async def watch(
 # --- the agent and the simulated xray -------------------------------------------------
 
 
-async def health_streams(client: httpx.AsyncClient, agent: Agent) -> int:
+async def health_streams(client: httpx.AsyncClient, agent: AgentProcess) -> int:
     response = await client.get(f"{agent.url}/api/health")
     response.raise_for_status()
     streams: int = response.json()["sse_streams"]
@@ -303,7 +300,7 @@ async def health_streams(client: httpx.AsyncClient, agent: Agent) -> int:
 
 
 async def wait_for_streams(
-    client: httpx.AsyncClient, agent: Agent, count: int, timeout_secs: float
+    client: httpx.AsyncClient, agent: AgentProcess, count: int, timeout_secs: float
 ) -> float | None:
     """Seconds until `/api/health` reports `count` streams, or None if not within the time."""
     started = trio.current_time()
@@ -315,7 +312,7 @@ async def wait_for_streams(
     return None
 
 
-async def wait_for_xray_up(client: httpx.AsyncClient, agent: Agent) -> None:
+async def wait_for_xray_up(client: httpx.AsyncClient, agent: AgentProcess) -> None:
     url = f"{agent.url}/api/admin/nodes/{agent.node_id}/runtime?events_limit=0"
     with trio.move_on_after(XRAY_UP_DEADLINE_SECS):
         while True:

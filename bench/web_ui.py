@@ -37,24 +37,22 @@ from typing import Any
 import hypercorn.config
 import hypercorn.trio
 import trio
+from _support import CHROMIUM, CHROMIUM_ARGS
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from playwright.sync_api import Page, sync_playwright
 from ulid import ULID
 
 from xpagent.api import STATIC_DIR
-from xpagent.core import format_time, runtime_detail, runtime_item, to_json_value
+from xpagent.core import (
+    SUPERVISED,
+    Component,
+    format_time,
+    runtime_detail,
+    runtime_item,
+    to_json_value,
+)
 from xpagent.demo import synthetic_runtime
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 JS_TARGET_KIB = 120
 RENDER_TARGET_SECS = 1.0
 LONG_TASK_MS = 50
@@ -87,7 +85,10 @@ class MockApi:
         self.rate, self.seconds = rate, seconds
         weeks = [
             synthetic_runtime(
-                f"node-{index:04d}", cloudflared_enabled=index % 2 == 0, now=now, seed=str(index)
+                f"node-{index:04d}",
+                enabled=SUPERVISED if index % 2 == 0 else (Component.XRAY,),
+                now=now,
+                seed=str(index),
             )
             for index in range(min(nodes, DISTINCT_HISTORIES))
         ]
@@ -284,7 +285,7 @@ def main() -> None:
     app = MockApi(args.nodes, rate=args.rate, seconds=args.seconds)
     print(f"\nList body: {len(app.list_body) / 1e6:.1f} MB for {args.nodes} nodes")
     with serving(app) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         renders, refreshes = [], []
         for _ in range(args.runs):
             context = browser.new_context(viewport={"width": 1280, "height": 900})

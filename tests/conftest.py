@@ -1,4 +1,9 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and the Hypothesis profiles.
+
+`XP_HYPOTHESIS_PROFILE=fast` (as `make test-fast` sets it) runs each property with
+fewer examples; unset, Hypothesis runs its defaults (`make test`). Properties that
+ask for more examples than the default on purpose are marked `slow`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("fast", max_examples=20)
+settings.load_profile(os.environ.get("XP_HYPOTHESIS_PROFILE", "default"))
 
 FAKES_DIR = Path(__file__).with_name("fakes")
 #: System programs the fakes (and `sh -c` snippets in tests) call.

@@ -18,8 +18,10 @@ from contextlib import contextmanager
 import grpc
 import trio
 
-SERVICE = "xray.app.stats.command.StatsService"
-METHOD = "GetStats"
+from xpagent.daemon import GET_STATS_PATH
+
+# The gRPC path is `/SERVICE/METHOD`; grpcio's generic handler wants them apart.
+SERVICE, METHOD = GET_STATS_PATH.removeprefix("/").split("/")
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:

@@ -62,9 +62,7 @@ def slots(draw: st.DrawFn, start: datetime | None = None) -> Slot:
     return Slot(
         slot_start=start,
         summary=draw(st.sampled_from(Summary)),
-        xp=draw(statuses),
-        xray=draw(statuses),
-        cloudflared=draw(statuses),
+        statuses={component: draw(statuses) for component in COMPONENTS},
         observed_secs=observed,
         down_secs=draw(st.integers(0, observed)),
         changes=draw(st.integers(0, 10_000)),

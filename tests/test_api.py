@@ -217,6 +217,7 @@ async def sse_streams(client: httpx.AsyncClient) -> int:
     return int((await client.get("/api/health")).json()["sse_streams"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("watched", ["a", "b"], ids=["local", "proxied"])
 async def test_event_streams_carry_hello_snapshot_and_live_events(
     nursery: trio.Nursery, cluster: Cluster, xray: FakeXrayApi, watched: str
@@ -264,6 +265,7 @@ async def test_event_streams_carry_hello_snapshot_and_live_events(
                     await trio.sleep(0.02)
 
 
+@pytest.mark.slow
 async def test_a_proxied_stream_survives_its_node_going_away(
     nursery: trio.Nursery, cluster: Cluster
 ) -> None:

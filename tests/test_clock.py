@@ -9,8 +9,6 @@ retention, restart backoff, write schedule.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,9 +21,9 @@ from tests.grpc_xray import running_xray_api
 from tests.test_daemon_process import (
     NODE_ID,
     SERVING,
-    Agent,
     agent_env,
     read_state,
+    running_agent,
     stop_cleanly,
 )
 from tests.test_supervisor import SwitchableProbe, component_settings
@@ -63,8 +61,8 @@ FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 def two_days_of_history(node_id: str = "node-a") -> bytes:
     """A state file written at LAST_WRITE by an agent that ran the 48 hours before it."""
-    runtime = NodeRuntime.new(node_id, cloudflared_enabled=False)
-    runtime = runtime.started(HISTORY_START, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new(node_id, enabled={Component.XRAY})
+    runtime = runtime.started(HISTORY_START, enabled={Component.XRAY}, previous=None).runtime
     now = HISTORY_START
     while now < LAST_WRITE:
         now += timedelta(minutes=5)
@@ -91,7 +89,7 @@ def test_a_1970_boot_keeps_the_96_observed_slots(tmp_path: Path) -> None:
     loaded = load_state(path, node_id="node-a", now=BOOT_1970)
     assert loaded.runtime is not None
     update = loaded.runtime.started(
-        BOOT_1970, cloudflared_enabled=False, previous=loaded.previous, monotonic=100.0
+        BOOT_1970, enabled={Component.XRAY}, previous=loaded.previous, monotonic=100.0
     )
     # The agent runs a minute in 1970 and writes its file (more than once).
     runtime = update.runtime
@@ -120,15 +118,16 @@ def test_a_1970_boot_keeps_the_96_observed_slots(tmp_path: Path) -> None:
 def test_a_second_boot_in_1970_still_keeps_the_history_and_warns() -> None:
     """A file last written at 1970 but holding 2026 data is still ahead of the clock."""
     runtime, previous = restore(decode_state(two_days_of_history()))
-    runtime = runtime.started(BOOT_1970, cloudflared_enabled=False, previous=previous).runtime
+    runtime = runtime.started(BOOT_1970, enabled={Component.XRAY}, previous=previous).runtime
     rewritten = encode_state(runtime, BOOT_1970 + timedelta(seconds=30))
 
     again, previous = restore(decode_state(rewritten))
-    update = again.started(BOOT_1970, cloudflared_enabled=False, previous=previous)
+    update = again.started(BOOT_1970, enabled={Component.XRAY}, previous=previous)
     assert len(observed_slots(update.runtime.history.slots)) == 96
     assert BEHIND_WARNING in [e.message for e in update.events]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FAKETIME_LIB.exists(), reason="Debian's faketime package is needed")
 async def test_xpagent_run_booted_in_1970_keeps_its_history(tmp_path: Path) -> None:
     """A real `xpagent run` under libfaketime at 1970-01-01: it starts, warns in its log
@@ -143,21 +142,9 @@ async def test_xpagent_run_booted_in_1970_keeps_its_history(tmp_path: Path) -> N
             FAKETIME="@1970-01-01 00:00:05",
             FAKETIME_DONT_FAKE_MONOTONIC="1",
         )
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "xpagent", "run"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        agent = Agent(process)
-        try:
+        async with running_agent(env) as agent:
             await agent.wait_for_log(SERVING)
             await stop_cleanly(agent)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
     state = read_state(data_dir)
     assert len(observed_slots(state.recent_slots)) == 96
     assert BEHIND_WARNING in [event.message for event in state.events]
@@ -190,14 +177,14 @@ async def test_an_outage_after_the_clock_steps_back_8_hours_is_counted(
     down for 10 minutes. The current slot counts those 10 minutes (observed and down),
     and the step is one `xp` warning."""
     clock = SteppableClock(TrioWallClock(REAL_START + timedelta(hours=8)))
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     recorder = Recorder(
         runtime, path=tmp_path / STATE_FILE_NAME, hub=Hub(), clock=clock, write_in_thread=False
     )
     now = recorder.now()
     recorder.apply(
         runtime.started(
-            now, cloudflared_enabled=False, previous=None, monotonic=recorder.monotonic()
+            now, enabled={Component.XRAY}, previous=None, monotonic=recorder.monotonic()
         ),
         at=now,
     )
@@ -223,7 +210,8 @@ async def test_an_outage_after_the_clock_steps_back_8_hours_is_counted(
     assert now == datetime(2026, 11, 28, 2, 15, 0, 500_000, tzinfo=UTC)
     current = recorder.runtime.recent_slots(now)[-1]
     assert current.slot_start == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-    assert (current.summary, current.xray) == (Summary.DOWN, ComponentStatus.DOWN)
+    xray = current.status_of(Component.XRAY)
+    assert (current.summary, xray) == (Summary.DOWN, ComponentStatus.DOWN)
     # 02:05:00–02:15:00 measured; down from the third failed probe (02:05:06) on.
     assert (current.observed_secs, current.down_secs) == (600, 594)
     warnings = [e for e in recorder.runtime.events if e.kind is EventKind.CLOCK_WARNING]
@@ -240,14 +228,14 @@ async def test_a_clock_step_is_logged_once(
 ) -> None:
     """The recorder logs the step's warning like any event, once."""
     clock = SteppableClock(TrioWallClock(REAL_START))
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     recorder = Recorder(
         runtime, path=tmp_path / STATE_FILE_NAME, hub=Hub(), clock=clock, write_in_thread=False
     )
     now = recorder.now()
     recorder.apply(
         runtime.started(
-            now, cloudflared_enabled=False, previous=None, monotonic=recorder.monotonic()
+            now, enabled={Component.XRAY}, previous=None, monotonic=recorder.monotonic()
         ),
         at=now,
     )
@@ -271,7 +259,7 @@ def test_restored_events_are_not_pruned_against_a_clock_behind_them() -> None:
     them drops none."""
     runtime, previous = restore(decode_state(two_days_of_history()))
     before = runtime.events
-    update = runtime.started(BOOT_1970, cloudflared_enabled=False, previous=previous)
+    update = runtime.started(BOOT_1970, enabled={Component.XRAY}, previous=previous)
     assert set(before) <= set(update.runtime.events)
 
 
@@ -311,9 +299,9 @@ def test_a_pending_change_is_written_at_once_when_the_clock_is_set_back_before_i
 def test_small_disagreements_between_the_clocks_are_not_steps() -> None:
     """Within the tolerance (2 s) the wall clock is followed: intervals chain exactly and
     nothing is reported."""
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     runtime = runtime.started(
-        REAL_START, cloudflared_enabled=False, previous=None, monotonic=0.0
+        REAL_START, enabled={Component.XRAY}, previous=None, monotonic=0.0
     ).runtime
     update = runtime.advanced(REAL_START + timedelta(seconds=61), monotonic=60.0)
     assert update.events == ()
@@ -323,8 +311,8 @@ def test_small_disagreements_between_the_clocks_are_not_steps() -> None:
 def test_the_wall_clock_alone_still_counts_as_before() -> None:
     """A caller without a monotonic clock (the demo's prefill) keeps the old accounting:
     the wall clock measures, and a step back counts nothing for its interval."""
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
-    runtime = runtime.started(REAL_START, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
+    runtime = runtime.started(REAL_START, enabled={Component.XRAY}, previous=None).runtime
     runtime = runtime.ticked(REAL_START + timedelta(minutes=2))
     runtime = runtime.ticked(REAL_START + timedelta(minutes=1))
     assert runtime.recent_slots(REAL_START)[-1].observed_secs == 120

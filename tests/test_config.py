@@ -8,10 +8,13 @@ import re
 import tomllib
 from pathlib import Path
 
+import attrs
 import pytest
 import trustme
 
+from xpagent.core import Component
 from xpagent.daemon._config import (
+    COMPONENT_DEFAULTS,
     NODE_ID_FILE_NAME,
     SETTINGS,
     ConfigError,
@@ -19,12 +22,15 @@ from xpagent.daemon._config import (
     add_run_arguments,
     flags_from_namespace,
     load_settings,
+    settings_groups,
 )
 from xpagent.daemon._settings import (
     CloudflaredMonitorMode,
     ClusterNode,
+    ComponentSettings,
     LogFormat,
     RestartMode,
+    Settings,
 )
 
 SECRET = b"0123456789abcdef0123456789abcdef-cluster-key"
@@ -345,6 +351,56 @@ def test_every_variable_has_a_bad_value_case():
     assert covered == {setting.name for setting in SETTINGS}
 
 
+def test_every_row_fills_a_field_of_settings():
+    """Each row names a field of `Settings` (or of its component's `ComponentSettings`),
+    and no field is filled twice."""
+    node_fields = [s.field for s in SETTINGS if s.component is None and s.field is not None]
+    assert set(node_fields) <= {field.name for field in attrs.fields(Settings)}
+    assert len(node_fields) == len(set(node_fields))
+    for component in COMPONENT_DEFAULTS:
+        fields = [s.field for s in SETTINGS if s.component is component]
+        assert set(fields) <= {field.name for field in attrs.fields(ComponentSettings)}
+        assert len(fields) == len(set(fields))
+
+
+def test_component_rows_share_one_shape():
+    """xray's and cloudflared's rows are the same list, cloudflared's adding the probe
+    choice, and each row is named after its component."""
+
+    def suffixes(component: Component) -> list[str]:
+        prefix = f"XP_{component.upper()}_"
+        rows = [s for s in SETTINGS if s.component is component]
+        assert all(s.name.startswith(prefix) for s in rows)
+        return [s.name.removeprefix(prefix) for s in rows]
+
+    chosen_probe = {"MONITOR_MODE", "PROBE_COMMAND", "METRICS_URL"}
+    cloudflared = suffixes(Component.CLOUDFLARED)
+    assert suffixes(Component.XRAY) == ["API_ADDR"] + [
+        suffix for suffix in cloudflared if suffix not in chosen_probe
+    ]
+
+
+def test_settings_are_keyed_by_component(tmp_path):
+    """`Settings.components` holds each supervised component's settings."""
+    settings = _load(tmp_path, {"XP_XRAY_API_ADDR": "[::1]:10085"}).settings
+    assert settings.components == {
+        Component.XRAY: settings.xray,
+        Component.CLOUDFLARED: settings.cloudflared,
+    }
+    assert settings.xray.api_addr == settings.xray_api_addr == "[::1]:10085"
+
+
+def test_help_groups_the_flags_as_the_reference_does():
+    """`--help` shows one group per heading of the reference, each with its flags."""
+    parser = argparse.ArgumentParser(prog="xpagent run")
+    add_run_arguments(parser)
+    text = parser.format_help()
+    for group in settings_groups():
+        section = text.split(f"settings: {group.title}:", 1)[1]
+        for setting in group.settings:
+            assert setting.flag in section
+
+
 # --- values --------------------------------------------------------------------------
 
 
@@ -483,9 +539,21 @@ def test_flags_must_name_settings(tmp_path):
 
 
 def test_unknown_xp_variables_are_warned_about(tmp_path):
-    """A misspelt XP_ variable is ignored with a warning instead of silently."""
+    """A misspelt XP_ variable is ignored with a warning naming the closest setting
+    (issue 10 replaced the warning's "; ignored" with the suggestion)."""
     loaded = _load(tmp_path, {"XP_NODEID": "a", "HOME": "/root"})
-    assert loaded.warnings == ("XP_NODEID is not a known setting; ignored",)
+    assert loaded.warnings == ("XP_NODEID is not a known setting; did you mean XP_NODE_ID?",)
+    loaded = _load(tmp_path, {"XP_XRAY_HEALTH_INTERVAL": "2"})
+    assert loaded.warnings == (
+        "XP_XRAY_HEALTH_INTERVAL is not a known setting; "
+        "did you mean XP_XRAY_HEALTH_INTERVAL_SECS?",
+    )
+
+
+def test_unknown_xp_variables_like_no_setting_are_just_ignored(tmp_path):
+    """An XP_ variable that resembles no setting is warned about without a suggestion."""
+    loaded = _load(tmp_path, {"XP_FOO": "1"})
+    assert loaded.warnings == ("XP_FOO is not a known setting; ignored",)
 
 
 def test_value_problems_come_before_rules_between_values(tmp_path):

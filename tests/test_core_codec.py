@@ -19,6 +19,7 @@ from tests.strategies import (
     state_files,
 )
 from xpagent.core import (
+    SUPERVISED,
     Component,
     ComponentState,
     ComponentStatus,
@@ -108,6 +109,32 @@ def test_slot_has_the_contract_fields() -> None:
     }
 
 
+def test_a_slot_keys_its_statuses_by_component_and_flattens_them_in_order() -> None:
+    """Statuses are held per component and travel as the contract's flat keys, in
+    its order; a key missing or unknown on input reads as `unknown`."""
+    slot = Slot(NOW, Summary.DEGRADED, {Component.XRAY: ComponentStatus.DOWN}, observed_secs=60)
+    assert slot.status_of(Component.XRAY) is ComponentStatus.DOWN
+    assert slot.status_of(Component.CLOUDFLARED) is ComponentStatus.UNKNOWN
+    assert list(to_json_value(slot)) == [
+        "slot_start",
+        "summary",
+        "xp",
+        "xray",
+        "cloudflared",
+        "observed_secs",
+        "down_secs",
+        "changes",
+    ]
+    read = from_json_value(
+        {"slot_start": "2026-11-28T10:30:00Z", "xray": "down", "cloudflared": "sleepy"}, Slot
+    )
+    assert dict(read.statuses) == {
+        Component.XP: ComponentStatus.UNKNOWN,
+        Component.XRAY: ComponentStatus.DOWN,
+        Component.CLOUDFLARED: ComponentStatus.UNKNOWN,
+    }
+
+
 def test_unknown_enum_values_from_a_newer_node_read_as_unknown() -> None:
     """Values this version does not know become `unknown` instead of an error."""
     event = from_json_value(
@@ -158,8 +185,8 @@ def test_times_are_rfc3339_utc_with_z() -> None:
 )
 def test_invalid_state_files_are_refused_with_a_reason(mutate, reason) -> None:
     """Each kind of invalid content is refused with a reason that names it."""
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=True)
-    runtime = runtime.started(NOW, cloudflared_enabled=True, previous=None).runtime
+    runtime = NodeRuntime.new("node-a", enabled=SUPERVISED)
+    runtime = runtime.started(NOW, enabled=SUPERVISED, previous=None).runtime
     document = json.loads(encode_state(runtime, NOW))
     mutate(document)
     with pytest.raises(StateFileError, match=reason):
@@ -168,7 +195,7 @@ def test_invalid_state_files_are_refused_with_a_reason(mutate, reason) -> None:
 
 def test_another_nodes_state_file_is_refused() -> None:
     """A file written by another node is not taken over."""
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     with pytest.raises(StateFileError, match="belongs to node 'node-a'"):
         decode_state(encode_state(runtime, NOW), node_id="node-b")
 
@@ -188,8 +215,8 @@ def test_deeply_nested_json_is_refused_not_crashed() -> None:
 
 def test_lone_surrogates_in_messages_still_encode() -> None:
     """A probe reason with undecodable bytes cannot make the state unwritable."""
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
-    runtime = runtime.started(NOW, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
+    runtime = runtime.started(NOW, enabled={Component.XRAY}, previous=None).runtime
     from xpagent.core import ProbeResult
 
     runtime = runtime.probed(
@@ -224,8 +251,8 @@ def test_a_missing_file_is_a_first_start(tmp_path: Path) -> None:
 def test_a_written_file_loads_back_with_its_history(tmp_path: Path) -> None:
     """What is written is what the next start restores, and no temp file is left."""
     path = tmp_path / STATE_FILE_NAME
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
-    runtime = runtime.started(NOW, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
+    runtime = runtime.started(NOW, enabled={Component.XRAY}, previous=None).runtime
     (tmp_path / f".{STATE_FILE_NAME}.999.tmp").write_bytes(b"half a write")
     write_state(path, encode_state(runtime, NOW))
     loaded = load_state(path, node_id="node-a", now=NOW)

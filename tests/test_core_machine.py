@@ -13,6 +13,7 @@ import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -120,6 +121,9 @@ class RuntimeMachine(RuleBasedStateMachine):
         self.mono_ms = monotonic_origin
         self.fails = fails
         self.cloudflared_enabled = cloudflared_enabled
+        self.enabled = {Component.XRAY} | (
+            {Component.CLOUDFLARED} if cloudflared_enabled else set()
+        )
         self.policy = RestartPolicy(
             enabled=restart_enabled,
             cooldown_secs=cooldown,
@@ -140,10 +144,10 @@ class RuntimeMachine(RuleBasedStateMachine):
         #: The model's event log: (event_id, occurred_at), newest first.
         self.log: list[tuple[str, datetime]] = []
         self.stepped_back = False
-        runtime = NodeRuntime.new("node-a", cloudflared_enabled=cloudflared_enabled)
+        runtime = NodeRuntime.new("node-a", enabled=self.enabled)
         update = runtime.started(
             self.now,
-            cloudflared_enabled=cloudflared_enabled,
+            enabled=self.enabled,
             previous=None,
             monotonic=self.monotonic,
         )
@@ -373,7 +377,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         vouched = max([written_at, max(self.worst), *(at for _, at in self.log)])
         update = runtime.started(
             self.now,
-            cloudflared_enabled=self.cloudflared_enabled,
+            enabled=self.enabled,
             previous=previous,
             monotonic=self.monotonic,
         )
@@ -476,4 +480,4 @@ class RuntimeMachine(RuleBasedStateMachine):
 
 
 RuntimeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)
-TestRuntimeMachine = RuntimeMachine.TestCase
+TestRuntimeMachine = pytest.mark.slow(RuntimeMachine.TestCase)

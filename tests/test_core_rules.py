@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import itertools
 import pathlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,9 +18,11 @@ from xpagent.core import (
     MAX_EVENTS,
     SLOT_LENGTH,
     WINDOW_SLOTS,
+    CodecError,
     Component,
     ComponentState,
     ComponentStatus,
+    CoreError,
     Event,
     EventKind,
     EventLevel,
@@ -29,7 +32,10 @@ from xpagent.core import (
     ProbeResult,
     RestartPolicy,
     RestartResult,
+    StateFileError,
     Summary,
+    TransitionError,
+    Update,
     WriteSchedule,
     decode_state,
     encode_state,
@@ -55,9 +61,13 @@ def at(secs: float) -> datetime:
     return T0 + timedelta(seconds=secs)
 
 
+def enabled(*, cloudflared: bool) -> set[Component]:
+    return {Component.XRAY, Component.CLOUDFLARED} if cloudflared else {Component.XRAY}
+
+
 def started(*, cloudflared: bool = False, now: datetime = T0) -> NodeRuntime:
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=cloudflared)
-    return runtime.started(now, cloudflared_enabled=cloudflared, previous=None).runtime
+    runtime = NodeRuntime.new("node-a", enabled=enabled(cloudflared=cloudflared))
+    return runtime.started(now, enabled=enabled(cloudflared=cloudflared), previous=None).runtime
 
 
 # -- summary ------------------------------------------------------------------
@@ -135,6 +145,56 @@ def test_a_disabled_component_is_never_observed() -> None:
     """Probing a disabled component is a programming error, refused loudly."""
     with pytest.raises(ValueError, match="disabled"):
         observe(ComponentState(Component.CLOUDFLARED, status=DISABLED), OK, T0, fails_before_down=1)
+
+
+def test_illegal_transitions_raise_the_cores_own_error() -> None:
+    """Inputs the rules forbid raise TransitionError, one branch of the core's tree."""
+    assert issubclass(TransitionError, CoreError)
+    assert issubclass(CodecError, CoreError)
+    assert issubclass(StateFileError, CoreError)
+    runtime = started(cloudflared=False)
+    with pytest.raises(TransitionError, match="disabled"):
+        runtime.probed(Component.CLOUDFLARED, OK, at(1), fails_before_down=1)
+    with pytest.raises(TransitionError, match="no restart in flight"):
+        runtime.restart_finished(Component.XRAY, RestartResult.success(), at(1))
+    runtime = runtime.restart_requested(Component.XRAY, at(1), how="systemd").runtime
+    with pytest.raises(TransitionError, match="already has a restart in flight"):
+        runtime.restart_requested(Component.XRAY, at(2), how="systemd")
+    with pytest.raises(TransitionError, match="only supervised"):
+        NodeRuntime.new("node-a", enabled={Component.XP})
+
+
+def counting_ids() -> Callable[[datetime], str]:
+    """A deterministic event id source: E0000, E0001, ..."""
+    counter = itertools.count()
+    return lambda now: f"E{next(counter):04d}"
+
+
+def test_the_same_inputs_and_event_ids_give_the_same_updates() -> None:
+    """With an injected id source, replaying the same inputs gives equal updates."""
+
+    def replay() -> list[Update]:
+        ids = counting_ids()
+        first = NodeRuntime.new("node-a", enabled={Component.XRAY}).started(
+            T0, enabled={Component.XRAY}, previous=None, ids=ids
+        )
+        updates = [first]
+        runtime = first.runtime
+        inputs: tuple[Callable[[NodeRuntime], Update], ...] = (
+            lambda r: r.probed(Component.XRAY, FAIL, at(2), fails_before_down=1, ids=ids),
+            lambda r: r.restart_requested(Component.XRAY, at(2), how="systemd", ids=ids),
+            lambda r: r.restart_finished(Component.XRAY, RestartResult.success(), at(3), ids=ids),
+            lambda r: r.advanced(at(60), monotonic=0.0, ids=ids),
+            lambda r: r.stopped(at(90), ids=ids),
+        )
+        for update_of in inputs:
+            updates.append(update_of(runtime))
+            runtime = updates[-1].runtime
+        return updates
+
+    first, second = replay(), replay()
+    assert first == second
+    assert [e.event_id for u in first for e in u.events] == [f"E{n:04d}" for n in range(5)]
 
 
 # -- restart policy -----------------------------------------------------------
@@ -225,7 +285,8 @@ def test_a_ten_minute_outage_inside_a_slot_is_not_hidden() -> None:
     runtime = runtime.ticked(at(1800))
     slot = runtime.recent_slots(at(1800))[-2]
     assert slot.slot_start == T0
-    assert (slot.summary, slot.xray, slot.xp) == (Summary.DOWN, DOWN, UP)
+    xray, xp = slot.status_of(Component.XRAY), slot.status_of(Component.XP)
+    assert (slot.summary, xray, xp) == (Summary.DOWN, DOWN, UP)
     assert (slot.observed_secs, slot.down_secs) == (1800, 600)
     # xp unknown -> up, xray unknown -> up, up -> down, down -> up
     assert slot.changes == 4
@@ -238,7 +299,7 @@ def test_recent_slots_are_336_aligned_and_end_with_the_current_one() -> None:
     assert len(slots) == WINDOW_SLOTS
     assert slots[-1].slot_start == slot_start_of(at(4000)) == T0 + 2 * SLOT_LENGTH
     assert slots[0].slot_start == slots[-1].slot_start - 335 * SLOT_LENGTH
-    assert slots[-3].xp is UP
+    assert slots[-3].status_of(Component.XP) is UP
     assert slots[-4].summary is Summary.UNKNOWN
 
 
@@ -257,6 +318,7 @@ def test_a_long_gap_is_not_counted_as_observed() -> None:
     assert slot.observed_secs == 300
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     steps=st.lists(
@@ -331,8 +393,8 @@ def test_the_event_log_keeps_seven_days() -> None:
 
 def test_the_first_start_says_so() -> None:
     """The first start is an xp event from unknown to up."""
-    update = NodeRuntime.new("node-a", cloudflared_enabled=False).started(
-        T0, cloudflared_enabled=False, previous=None
+    update = NodeRuntime.new("node-a", enabled={Component.XRAY}).started(
+        T0, enabled={Component.XRAY}, previous=None
     )
     (event,) = update.events
     assert (event.component, event.kind, event.status_from, event.status_to) == (
@@ -354,7 +416,7 @@ def test_a_clean_stop_and_restart_are_recorded() -> None:
     state_file = decode_state(encode_state(stop.runtime, at(100)))
     restored, previous = restore(state_file)
     assert previous == PreviousRun(ended_cleanly=True, last_seen=at(100))
-    update = restored.started(at(500), cloudflared_enabled=False, previous=previous)
+    update = restored.started(at(500), enabled={Component.XRAY}, previous=previous)
     assert update.events[-1].message == (
         "xp status changed: down -> up "
         "(agent started; previous run ended cleanly, last seen 2026-11-28T10:01:40Z)"
@@ -368,7 +430,7 @@ def test_a_crash_is_recognised_at_the_next_start() -> None:
     runtime = runtime.restart_requested(Component.XRAY, at(2), how="systemd").runtime
     restored, previous = restore(decode_state(encode_state(runtime, at(30))))
     assert previous == PreviousRun(ended_cleanly=False, last_seen=at(30))
-    update = restored.started(at(90), cloudflared_enabled=False, previous=previous)
+    update = restored.started(at(90), enabled={Component.XRAY}, previous=previous)
     assert "previous run did not end cleanly, last seen 2026-11-28T10:00:30Z" in (
         update.events[-1].message
     )
@@ -381,8 +443,8 @@ def test_a_crash_is_recognised_at_the_next_start() -> None:
 
 def test_a_reset_is_recorded_before_the_start() -> None:
     """An unusable state file shows as a state_reset event followed by the start event."""
-    update = NodeRuntime.new("node-a", cloudflared_enabled=False).started(
-        T0, cloudflared_enabled=False, previous=None, reset_reason="not JSON"
+    update = NodeRuntime.new("node-a", enabled={Component.XRAY}).started(
+        T0, enabled={Component.XRAY}, previous=None, reset_reason="not JSON"
     )
     assert [e.kind for e in update.events] == [EventKind.STATE_RESET, EventKind.STATUS_CHANGED]
     assert update.events[0].message.endswith("history starts empty: not JSON")
@@ -395,13 +457,13 @@ def test_a_reset_is_recorded_before_the_start() -> None:
 def test_enabling_cloudflared_between_runs_is_an_event() -> None:
     """A component switched on or off between two runs shows as a status change."""
     runtime = started(cloudflared=False).stopped(at(10)).runtime
-    update = runtime.started(at(20), cloudflared_enabled=True, previous=None)
+    update = runtime.started(at(20), enabled=enabled(cloudflared=True), previous=None)
     assert update.runtime.component(Component.CLOUDFLARED).status is UNKNOWN
     assert update.events[0].message == (
         "cloudflared status changed: disabled -> unknown (monitored on this node from now on)"
     )
     update = update.runtime.stopped(at(30)).runtime.started(
-        at(40), cloudflared_enabled=False, previous=None
+        at(40), enabled={Component.XRAY}, previous=None
     )
     assert update.runtime.component(Component.CLOUDFLARED).status is DISABLED
 

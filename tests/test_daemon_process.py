@@ -8,6 +8,7 @@ hangs fails the test instead of blocking it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import trio
 from tests.conftest import FakePrograms
 from tests.grpc_xray import FakeXrayApi, running_xray_api
 from tests.processes import read_pids, wait_for_exit
+from xpagent.agent_process import AgentProcess, agent_environment, run_agent_process
 from xpagent.core import (
     Component,
     ComponentStatus,
@@ -36,6 +38,9 @@ from xpagent.core import (
     parse_time,
 )
 from xpagent.daemon import STATE_FILE_NAME
+
+#: Every test here runs real agent processes.
+pytestmark = pytest.mark.slow
 
 NODE_ID = "node-e2e"
 SERVING = f"node {NODE_ID} serving"
@@ -54,19 +59,20 @@ POLL_SECS = 0.05
 
 
 def agent_env(data_dir: Path, xray_api_addr: str, **settings: str) -> dict[str, str]:
-    """The environment of an agent: ours without any `XP_*`, plus the test's settings."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("XP_")}
-    env.update(
-        XP_DATA_DIR=str(data_dir),
-        XP_BIND="127.0.0.1:0",
-        XP_NODE_ID=NODE_ID,
-        XP_XRAY_API_ADDR=xray_api_addr,
-        XP_XRAY_HEALTH_INTERVAL_SECS=str(XRAY_INTERVAL_SECS),
-        XP_LOG_FORMAT="json",
-        XP_LOG_LEVEL="info",
+    """The environment of an agent: ours without any `XP_*` (or proxy) variable, plus
+    the test's settings."""
+    return agent_environment(
+        {
+            "XP_DATA_DIR": str(data_dir),
+            "XP_BIND": "127.0.0.1:0",
+            "XP_NODE_ID": NODE_ID,
+            "XP_XRAY_API_ADDR": xray_api_addr,
+            "XP_XRAY_HEALTH_INTERVAL_SECS": str(XRAY_INTERVAL_SECS),
+            "XP_LOG_FORMAT": "json",
+            "XP_LOG_LEVEL": "info",
+        }
+        | settings
     )
-    env.update(settings)
-    return env
 
 
 class Agent:
@@ -160,24 +166,23 @@ class Agent:
 
 
 @asynccontextmanager
-async def running_agent(env: dict[str, str]) -> AsyncIterator[Agent]:
-    """Start `python -m xpagent run` with `env`; it is killed if still running at the end."""
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "xpagent", "run"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield Agent(process)
-    finally:
-        with trio.move_on_after(WAIT_SECS, shield=True):
-            if process.returncode is None:
-                process.kill()
-            await process.wait()
-            assert process.stderr is not None
-            await process.stderr.aclose()
+async def running_agent(env: dict[str, str], *args: str) -> AsyncIterator[Agent]:
+    """Start `python -m xpagent run ARGS` with `env` (the package's launcher, not
+    waiting for its API); stopped if still running at the end, SIGTERM then SIGKILL."""
+    async with trio.open_nursery() as nursery:
+        launched: AgentProcess = await nursery.start(
+            functools.partial(
+                run_agent_process, env, stderr=subprocess.PIPE, args=args, grace_secs=WAIT_SECS
+            )
+        )
+        process = launched.process
+        try:
+            yield Agent(process)
+        finally:
+            nursery.cancel_scope.cancel()
+    assert process.stderr is not None
+    with trio.CancelScope(shield=True):
+        await process.stderr.aclose()
 
 
 @asynccontextmanager
@@ -554,7 +559,8 @@ async def test_cloudflared_without_a_restart_mode_is_disabled_and_silent(
     assert cloudflared.component is Component.CLOUDFLARED
     assert cloudflared.status is ComponentStatus.DISABLED
     assert state.recent_slots
-    assert {slot.cloudflared for slot in state.recent_slots} == {ComponentStatus.DISABLED}
+    statuses = {slot.status_of(Component.CLOUDFLARED) for slot in state.recent_slots}
+    assert statuses == {ComponentStatus.DISABLED}
     assert [e.message for e in state.events if "cloudflared" in e.message] == []
     # The data directory's path is in some lines, and it holds this test's name.
     messages = [message.replace(str(data_dir), "DATA_DIR") for message in agent.messages()]

@@ -29,6 +29,7 @@ import pytest
 import trio
 
 from xpagent.core import (
+    SUPERVISED,
     Component,
     ComponentStatus,
     EventKind,
@@ -129,6 +130,7 @@ async def _restart(url: str) -> subprocess.CompletedProcess[bytes]:
         )
 
 
+@pytest.mark.slow
 async def test_restart_command_reports_the_init_systems_answer(tmp_path: Path) -> None:
     """The restart command exits 0 when the component was restarted, else 1 with the
     reason on stderr; a queued failure is answered like systemd's."""
@@ -165,7 +167,7 @@ def test_synthetic_history_is_a_valid_marked_week() -> None:
     """The synthetic week fills the bars before the slot in progress, decodes as a
     state file, marks every synthetic event, and ends with the marker event."""
     now = datetime(2026, 11, 28, 10, 17, 3, tzinfo=UTC)
-    runtime = synthetic_runtime("node-c", cloudflared_enabled=True, now=now)
+    runtime = synthetic_runtime("node-c", enabled=SUPERVISED, now=now)
     decode_state(encode_state(runtime, now), node_id="node-c")
 
     slots = runtime.recent_slots(now)
@@ -308,6 +310,7 @@ async def _wait_for_real_event(client: httpx.AsyncClient, node_id: str, **fields
     raise AssertionError(f"no {fields} event on {node_id} within {FAULT_SECS} s")
 
 
+@pytest.mark.slow
 async def test_demo_runs_three_agents_through_faults_and_stops_cleanly(tmp_path: Path) -> None:
     """The demo prints the URL and token, its cluster has three nodes with a filled
     week and the synthetic marker, the scenario's first fault gets node-b's xray
@@ -370,6 +373,7 @@ async def test_demo_runs_three_agents_through_faults_and_stops_cleanly(tmp_path:
     assert f"The demo's data stays in {workdir.resolve()}" in demo.output
 
 
+@pytest.mark.slow
 async def test_demo_stops_by_itself_and_the_agents_write_their_state(tmp_path: Path) -> None:
     """With --seconds the demo stops on its own, exit status 0, and every agent wrote
     its state file on the way out (its last xp event is the clean stop)."""

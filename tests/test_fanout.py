@@ -17,12 +17,16 @@ import trustme
 
 from tests.grpc_xray import serve_silent_tcp
 from tests.servers import free_port, serve_asgi
-from xpagent.api._fanout import (
+from xpagent.api import (
     LOCAL_DETAIL_PATH,
-    MAX_ANSWER_BYTES,
-    ClusterClient,
+    RemoteBadAnswer,
+    RemoteConnectionError,
     RemoteNodeError,
+    RemoteStatusError,
+    RemoteTimeout,
+    RemoteTLSError,
 )
+from xpagent.api._fanout import MAX_ANSWER_BYTES, ClusterClient
 from xpagent.api._signature import SIGNATURE_HEADER, SignatureError, verify
 from xpagent.core import (
     WINDOW_SLOTS,
@@ -57,8 +61,8 @@ class ManualClock:
 def peer_runtime(node_id: str, now: datetime) -> NodeRuntime:
     """A node that has run for three hours and had a 20-minute xray outage an hour ago."""
     start = now - timedelta(hours=3)
-    runtime = NodeRuntime.new(node_id, cloudflared_enabled=False)
-    runtime = runtime.started(start, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new(node_id, enabled={Component.XRAY})
+    runtime = runtime.started(start, enabled={Component.XRAY}, previous=None).runtime
     probes = [(1, ProbeResult.success())]
     probes += [(minute, ProbeResult.failure("connection refused")) for minute in (100, 101, 102)]
     probes += [(122, ProbeResult.success())]
@@ -357,12 +361,14 @@ HTTPX_3686 = pytest.mark.filterwarnings(
 )
 
 
+def case_marks(name: str) -> list[pytest.MarkDecorator]:
+    """The silent node waits out the real one-second deadline: slow."""
+    return {"streams too much": [HTTPX_3686], "never answers": [pytest.mark.slow]}.get(name, [])
+
+
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(case, id=name, marks=[HTTPX_3686] if name == "streams too much" else [])
-        for name, case in CASES.items()
-    ],
+    [pytest.param(case, id=name, marks=case_marks(name)) for name, case in CASES.items()],
 )
 async def test_a_failing_node_is_unreachable_with_its_reason(
     nursery, cluster, clock, tmp_path, case
@@ -386,6 +392,40 @@ async def test_a_failing_node_is_unreachable_with_its_reason(
     assert all(slot.summary is Summary.UNKNOWN for slot in item.recent_slots)
 
 
+#: The kind of each failure: the API can tell a timeout from a refusal from a bad answer.
+KINDS: dict[str, type[RemoteNodeError]] = {
+    "never answers": RemoteTimeout,
+    "refuses connections": RemoteConnectionError,
+    "untrusted TLS certificate": RemoteTLSError,
+    "answers 500 with an error body": RemoteStatusError,
+    "answers 502 with HTML": RemoteStatusError,
+    "refuses our signature": RemoteStatusError,
+    "answers garbage": RemoteBadAnswer,
+    "answers the wrong JSON shape": RemoteBadAnswer,
+    "answers for another node": RemoteBadAnswer,
+    "answers too much": RemoteBadAnswer,
+    "streams too much": RemoteBadAnswer,
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=case_marks(name)) for name in CASES],
+)
+async def test_a_failing_node_raises_the_error_of_its_kind(nursery, cluster, clock, tmp_path, name):
+    """fetch_detail raises the RemoteNodeError subclass of the failure's kind."""
+    assert KINDS.keys() == CASES.keys()
+    url = await CASES[name].start(nursery, clock, tmp_path)
+
+    with pytest.raises(RemoteNodeError) as caught:
+        await cluster.fetch_detail(node("node-b", url), events_limit=10)
+
+    assert type(caught.value) is KINDS[name]
+    if isinstance(caught.value, RemoteStatusError):
+        assert caught.value.reason.startswith(f"HTTP {caught.value.status_code}")
+
+
+@pytest.mark.slow
 @HTTPX_3686
 async def test_all_failures_at_once_read_differently(nursery, cluster, clock, tmp_path):
     """Every failure mode at once, in one call: each row gets its own reason (the two
@@ -416,6 +456,7 @@ async def test_no_cluster_secret_means_unreachable(nursery, make_client, clock):
 # --- one deadline for all --------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_many_silent_nodes_cost_one_deadline(nursery, cluster, clock):
     """Five nodes that never answer and one that does, asked at once: the call returns
     within the deadline plus half a second, rows in the given order, the good one up."""
@@ -436,6 +477,7 @@ async def test_many_silent_nodes_cost_one_deadline(nursery, cluster, clock):
     ] * 5
 
 
+@pytest.mark.slow
 async def test_nodes_waiting_for_a_request_slot_say_so(nursery, make_client):
     """With the only request slot held by a silent node, the node never asked says it
     waited for a slot, and the call still ends at the deadline."""

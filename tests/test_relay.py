@@ -65,8 +65,8 @@ def make_event(index: int) -> Event:
 @functools.cache
 def snapshot_of(node_id: str) -> Callable[[], str]:
     """The node's snapshot body, the same text every time (as the node's cache gives)."""
-    runtime = NodeRuntime.new(node_id, cloudflared_enabled=False)
-    runtime = runtime.started(NOW, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new(node_id, enabled={Component.XRAY})
+    runtime = runtime.started(NOW, enabled={Component.XRAY}, previous=None).runtime
     detail = runtime_detail(runtime, "Node B", NOW, events_limit=5)
     text = json.dumps(to_json_value(detail), ensure_ascii=False, separators=(",", ":"))
     return lambda: text

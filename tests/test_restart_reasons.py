@@ -179,12 +179,12 @@ class DownProbe:
 
 async def _first_restart_failed_message(tmp_path: Path, restarter: Restarter) -> str:
     clock = TrioWallClock(datetime(2026, 11, 28, 10, 0, tzinfo=UTC))
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     recorder = Recorder(
         runtime, path=tmp_path / STATE_FILE_NAME, hub=Hub(), clock=clock, write_in_thread=False
     )
     now = clock()
-    recorder.apply(runtime.started(now, cloudflared_enabled=False, previous=None), at=now)
+    recorder.apply(runtime.started(now, enabled={Component.XRAY}, previous=None), at=now)
     settings = ComponentSettings(
         health_interval_secs=1,
         fails_before_down=1,

@@ -37,7 +37,7 @@ def make_event(index: int) -> Event:
 
 
 def snapshot() -> str:
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     return json.dumps(to_json_value(runtime_detail(runtime, "Node A", NOW, events_limit=0)))
 
 

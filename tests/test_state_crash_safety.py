@@ -18,6 +18,7 @@ import pytest
 
 from tests.state_writer_child import NODE_ID, SEED_TIME, counter_of, state_bytes
 from xpagent.core import (
+    SUPERVISED,
     Component,
     NodeRuntime,
     ProbeResult,
@@ -41,8 +42,8 @@ def _seed_runtime() -> NodeRuntime:
     """Three days of probes every four minutes, xray failing and restarted every 80 min."""
     now = SEED_TIME - timedelta(days=3)
     runtime = (
-        NodeRuntime.new(NODE_ID, cloudflared_enabled=True)
-        .started(now, cloudflared_enabled=True, previous=None)
+        NodeRuntime.new(NODE_ID, enabled=SUPERVISED)
+        .started(now, enabled=SUPERVISED, previous=None)
         .runtime
     )
     refused = ProbeResult.failure("dial tcp 127.0.0.1:10085: connect: connection refused")
@@ -175,6 +176,7 @@ def _open_writer_server(state_path: Path, seed_path: Path, tmp: Path) -> Iterato
                 process.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_the_last_reported_state_or_the_next(tmp_path: Path) -> None:
     """A writer SIGKILLed anywhere leaves its last reported state or the next, loadable as is."""
     seed_path = tmp_path / "seed.json"

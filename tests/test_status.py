@@ -99,6 +99,7 @@ async def wait_for_summaries(cluster: Cluster, expected: dict[str, str]) -> None
 # --- against a real cluster ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_healthy_cluster_is_exit_0_with_one_row_per_node(
     nursery: trio.Nursery, cluster: Cluster
 ):
@@ -122,6 +123,7 @@ async def test_a_healthy_cluster_is_exit_0_with_one_row_per_node(
     assert ANSI not in out
 
 
+@pytest.mark.slow
 async def test_a_down_node_and_an_unreachable_one_are_exit_1(
     nursery: trio.Nursery, cluster: Cluster
 ):
@@ -154,6 +156,7 @@ async def test_a_down_node_and_an_unreachable_one_are_exit_1(
     assert "2 nodes: 1 up, 1 unreachable" in out
 
 
+@pytest.mark.slow
 async def test_colour_only_on_a_terminal_and_never_with_no_color(
     nursery: trio.Nursery, cluster: Cluster
 ):
@@ -172,6 +175,7 @@ async def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert no_color.splitlines()[1:] == piped.splitlines()[1:]
 
 
+@pytest.mark.slow
 async def test_json_has_one_object_per_node(nursery: trio.Nursery, cluster: Cluster):
     """--json prints the same rows as JSON: summary, availability, problems, the last 48
     slots' summaries and the components."""
@@ -215,6 +219,7 @@ async def test_json_has_one_object_per_node(nursery: trio.Nursery, cluster: Clus
         assert [c["component"] for c in node["components"]] == ["xp", "xray", "cloudflared"]
 
 
+@pytest.mark.slow
 async def test_defaults_come_from_xp_bind_and_xp_admin_token(
     nursery: trio.Nursery, cluster: Cluster
 ):
@@ -264,6 +269,7 @@ async def test_an_agent_that_does_not_answer_is_exit_3_with_one_line():
     )
 
 
+@pytest.mark.slow
 async def test_watch_asks_again_until_interrupted(nursery: trio.Nursery, cluster: Cluster):
     """--watch prints a fresh table each period; Ctrl-C ends it with the last status."""
     await start_both(nursery, cluster)

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 import trio
 import trio.testing
 
 from xpagent.core import (
+    SUPERVISED,
     Component,
     ComponentStatus,
     EventKind,
@@ -22,10 +24,12 @@ from xpagent.core import (
 )
 from xpagent.daemon._clock import TrioWallClock
 from xpagent.daemon._hub import Hub
+from xpagent.daemon._probes import PROBES, MetricsProbe, ProbeClients, XrayProbe, open_grpc_client
 from xpagent.daemon._recorder import Recorder
-from xpagent.daemon._settings import ComponentSettings, RestartMode
+from xpagent.daemon._restarters import SystemdRestarter
+from xpagent.daemon._settings import CloudflaredMonitorMode, ComponentSettings, RestartMode
 from xpagent.daemon._state_store import STATE_FILE_NAME
-from xpagent.daemon._supervisor import Supervisor, keep_running
+from xpagent.daemon._supervisor import Supervisor, keep_running, supervisors_for
 
 ORIGIN = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -76,12 +80,12 @@ def component_settings(**changes: Any) -> ComponentSettings:
 
 def make_recorder(tmp_path: Path) -> Recorder:
     clock = TrioWallClock(ORIGIN)
-    runtime = NodeRuntime.new("node-a", cloudflared_enabled=False)
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
     recorder = Recorder(
         runtime, path=tmp_path / STATE_FILE_NAME, hub=Hub(), clock=clock, write_in_thread=False
     )
     now = clock()
-    recorder.apply(runtime.started(now, cloudflared_enabled=False, previous=None), at=now)
+    recorder.apply(runtime.started(now, enabled={Component.XRAY}, previous=None), at=now)
     return recorder
 
 
@@ -249,3 +253,37 @@ async def test_restart_outcomes_are_recorded(
     kinds = [e.kind for e in reversed(recorder.runtime.events)]
     outcome = EventKind.RESTART_FAILED if fails else EventKind.RESTART_SUCCEEDED
     assert kinds[-2:] == [EventKind.RESTART_REQUESTED, outcome]
+
+
+async def test_supervisors_are_built_per_enabled_component_from_the_registry(
+    tmp_path: Path,
+) -> None:
+    """Each enabled component gets its registered probe, the restarter of its restart
+    mode and a probe deadline no longer than its interval; a disabled one gets none."""
+    assert set(PROBES) == set(SUPERVISED)
+    xray = component_settings(restart_mode=RestartMode.SYSTEMD, api_addr="127.0.0.1:10085")
+    cloudflared = component_settings(
+        health_interval_secs=2,
+        restart_mode=RestartMode.NONE,
+        systemd_unit="cloudflared.service",
+        monitor_mode=CloudflaredMonitorMode.NONE,
+    )
+    recorder = make_recorder(tmp_path)
+    async with open_grpc_client() as grpc, httpx.AsyncClient() as http:
+        clients = ProbeClients(http=http, grpc=grpc)
+        components = {Component.XRAY: xray, Component.CLOUDFLARED: cloudflared}
+        (only,) = supervisors_for(components, recorder=recorder, clients=clients)
+        assert (only.component, only.probe) == (Component.XRAY, XrayProbe(grpc, "127.0.0.1:10085"))
+        assert only.restarter == SystemdRestarter("xray.service")
+        assert only.probe_deadline_secs == 1.0
+
+        metrics = attrs.evolve(
+            cloudflared,
+            monitor_mode=CloudflaredMonitorMode.METRICS,
+            metrics_url="http://127.0.0.1:20241",
+        )
+        components[Component.CLOUDFLARED] = metrics
+        _, tunnel = supervisors_for(components, recorder=recorder, clients=clients)
+        assert (tunnel.component, tunnel.restarter) == (Component.CLOUDFLARED, None)
+        assert tunnel.probe == MetricsProbe(http, "http://127.0.0.1:20241")
+        assert tunnel.probe_deadline_secs == 2.0

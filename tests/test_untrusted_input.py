@@ -32,6 +32,7 @@ from tests.test_daemon_process import (
 from xpagent.api._fanout import ClusterClient, RemoteNodeError
 from xpagent.core import (
     MAX_JSON_INT,
+    SUPERVISED,
     Component,
     EventKind,
     NodeRuntime,
@@ -62,8 +63,8 @@ SECRET = b"0123456789abcdef0123456789abcdef-cluster-key"
 
 
 def fresh_state_file(node_id: str = "node-a") -> dict[str, Any]:
-    runtime = NodeRuntime.new(node_id, cloudflared_enabled=True)
-    runtime = runtime.started(NOW, cloudflared_enabled=True, previous=None).runtime
+    runtime = NodeRuntime.new(node_id, enabled=SUPERVISED)
+    runtime = runtime.started(NOW, enabled=SUPERVISED, previous=None).runtime
     document: dict[str, Any] = json.loads(encode_state(runtime, NOW))
     return document
 
@@ -91,6 +92,7 @@ def test_a_5000_digit_counter_sets_the_state_file_aside(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+@pytest.mark.slow
 async def test_xpagent_run_sets_such_a_file_aside_and_runs(tmp_path: Path) -> None:
     """The operator's report: `xpagent run` with that file printed a traceback and exited
     1 (and so again under systemd's Restart=). It now starts, records `state_reset`,
@@ -284,9 +286,7 @@ def exercise(state: StateFile) -> None:
         state.last_snapshot.checked_at + timedelta(days=30),
     ):
         runtime, previous = restore(state)
-        runtime = runtime.started(
-            now, cloudflared_enabled=True, previous=previous, monotonic=0.0
-        ).runtime
+        runtime = runtime.started(now, enabled=SUPERVISED, previous=previous, monotonic=0.0).runtime
         later = now + timedelta(seconds=2)
         runtime = runtime.probed(
             Component.XRAY,
@@ -305,6 +305,7 @@ def exercise(state: StateFile) -> None:
         decode_state(encode_state(runtime, later), node_id=state.node_id)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_mutation_of_a_state_file_is_used_or_set_aside(data: st.DataObject) -> None:
@@ -462,6 +463,7 @@ def cluster_files(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bytes, tuple[i
     return entries, data, wrong_type
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cluster=cluster_files())
 def test_any_mutation_of_a_cluster_file_is_accepted_or_one_line_naming_it(
@@ -525,8 +527,8 @@ def answering(body: bytes) -> ClusterClient:
 
 
 def peer_detail() -> dict[str, Any]:
-    runtime = NodeRuntime.new("node-b", cloudflared_enabled=False)
-    runtime = runtime.started(NOW, cloudflared_enabled=False, previous=None).runtime
+    runtime = NodeRuntime.new("node-b", enabled={Component.XRAY})
+    runtime = runtime.started(NOW, enabled={Component.XRAY}, previous=None).runtime
     value: dict[str, Any] = to_json_value(runtime_detail(runtime, "B", NOW, events_limit=5))
     return value
 

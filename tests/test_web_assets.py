@@ -93,6 +93,7 @@ async def test_anything_else_is_the_contracts_404(
     assert answer.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.slow
 def test_a_wheel_carries_the_built_ui(tmp_path: Path) -> None:
     """`pip install` of a wheel serves the UI with no Node: the build is package data."""
     subprocess.run(

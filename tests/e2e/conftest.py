@@ -1,7 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, never a downloaded browser.
 
-The browser is `/usr/bin/chromium` (override with `XP_E2E_CHROMIUM`), started with
-the flags a sandboxed, offline machine needs. A missing browser fails the tests
+The browser is Debian's Chromium (see `tests/e2e/browser.py`). A missing browser fails the tests
 with a line saying how to install it: a browser test that silently skips would
 let a broken UI pass.
 """
@@ -16,18 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.harness import UiCluster, close_ui_cluster, open_ui_cluster
 
-CHROMIUM = Path(os.environ.get("XP_E2E_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: Where screenshots go: `docs/images/` when `XP_UPDATE_SCREENSHOTS=1` (`make
 #: screenshots`), otherwise a throwaway directory so a test run leaves the tree clean.
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"

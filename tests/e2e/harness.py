@@ -32,6 +32,7 @@ from tests.agents import (
 )
 from tests.grpc_xray import FakeXrayApi
 from tests.servers import serve_asgi
+from xpagent.core import SUPERVISED, Component
 from xpagent.demo import write_synthetic_state
 
 T = TypeVar("T")
@@ -165,9 +166,8 @@ def open_ui_cluster(root: Path) -> UiCluster:
     for node_id in NODE_IDS:
         data_dir = root / node_id
         data_dir.mkdir()
-        write_synthetic_state(
-            data_dir, node_id, cloudflared_enabled=node_id == TUNNEL_NODE, now=now
-        )
+        enabled = SUPERVISED if node_id == TUNNEL_NODE else (Component.XRAY,)
+        write_synthetic_state(data_dir, node_id, enabled=enabled, now=now)
     loop = TrioThread()
     ui = UiCluster(loop, cluster, xrays)
     for node_id in NODE_IDS:

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from tests.e2e.conftest import ConsoleLog, open_page
 from tests.e2e.harness import UiCluster
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 #: The contract's auto-refresh period of the nodes page, and a little more.
 REFRESH = "00:31"

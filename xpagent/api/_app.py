@@ -36,6 +36,18 @@ from xpagent.core import (
 from xpagent.daemon import ClusterNode, NodeHandle, logger
 
 from ._fanout import ClusterClient, RemoteNodeError
+from ._routes import (
+    ADMIN_PREFIX,
+    HEALTH_PATH,
+    INTERNAL_PREFIX,
+    LOCAL_DETAIL_PATH,
+    LOCAL_EVENTS_PATH,
+    NODE_EVENTS_PATH,
+    NODE_PATH,
+    NODE_RUNTIME_PATH,
+    NODES_PATH,
+    RUNTIME_LIST_PATH,
+)
 from ._signature import SIGNATURE_HEADER, SignatureError, verify
 from ._sse import StreamRelays, local_frames
 from ._web import register_web_ui
@@ -220,7 +232,7 @@ def create_app(api: Api) -> QuartTrio:
     @app.before_request
     async def authenticate() -> None:
         path = request.path
-        if path.startswith("/api/admin/_internal/"):
+        if path.startswith(INTERNAL_PREFIX):
             header = request.headers.get(SIGNATURE_HEADER)
             try:
                 verify(
@@ -232,13 +244,13 @@ def create_app(api: Api) -> QuartTrio:
                 )
             except SignatureError as exc:
                 _unauthorized(f"internal signature refused: {exc}")
-        elif path.startswith("/api/admin/") and settings.admin_token:
+        elif path.startswith(ADMIN_PREFIX) and settings.admin_token:
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {settings.admin_token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
                 _unauthorized("missing or wrong bearer token")
 
-    @app.get("/api/health")
+    @app.get(HEALTH_PATH)
     async def health() -> Response:
         return _json(
             {
@@ -250,11 +262,11 @@ def create_app(api: Api) -> QuartTrio:
             }
         )
 
-    @app.get("/api/admin/nodes")
+    @app.get(NODES_PATH)
     async def nodes() -> Response:
         return _json({"items": to_json_value(settings.cluster)})
 
-    @app.get("/api/admin/nodes/runtime")
+    @app.get(RUNTIME_LIST_PATH)
     async def nodes_runtime() -> Response:
         remote = [node for node in settings.cluster if node.node_id != api.node_id]
         fetched = {item.node_id: item for item in await api.cluster.fetch_items(remote)}
@@ -270,11 +282,11 @@ def create_app(api: Api) -> QuartTrio:
         head = _dumps({"partial": summary.partial, "unreachable_nodes": summary.unreachable_nodes})
         return _json_text(f'{head[:-1]},"items":[{",".join(rows)}]}}')
 
-    @app.get("/api/admin/nodes/<node_id>")
+    @app.get(NODE_PATH)
     async def node(node_id: str) -> Response:
         return _json(to_json_value(api.cluster_node(node_id)))
 
-    @app.get("/api/admin/nodes/<node_id>/runtime")
+    @app.get(NODE_RUNTIME_PATH)
     async def node_runtime(node_id: str) -> Response:
         target = api.cluster_node(node_id)
         events_limit = _events_limit()
@@ -307,7 +319,7 @@ def create_app(api: Api) -> QuartTrio:
             )
         )
 
-    @app.get("/api/admin/nodes/<node_id>/runtime/events")
+    @app.get(NODE_EVENTS_PATH)
     async def node_events(node_id: str) -> Response:
         target = api.cluster_node(node_id)
         events_limit = _events_limit()
@@ -318,11 +330,11 @@ def create_app(api: Api) -> QuartTrio:
             api.relays.frames(target, events_limit=events_limit, connected_at=connected_at)
         )
 
-    @app.get("/api/admin/_internal/nodes/runtime/local")
+    @app.get(LOCAL_DETAIL_PATH)
     async def internal_runtime() -> Response:
         return _json_text(api.local_json(_events_limit()))
 
-    @app.get("/api/admin/_internal/nodes/runtime/local/events")
+    @app.get(LOCAL_EVENTS_PATH)
     async def internal_events() -> Response:
         return local_stream(_events_limit())
 

@@ -12,14 +12,15 @@ A node that fails is not an error of the call: its item is
 `unreachable_item(...)` with the reason and the slots it sent last time, which
 the client remembers per node (one window of 336 slots per cluster member).
 
-Exceptions: `RemoteNodeError` (`reason` is short and readable, `str(exc) ==
-reason`) for everything that can go wrong with one node: the deadline passed,
-the connection was refused or reset, TLS failed, the answer was not 2xx, too
-large, not JSON, or not a runtime detail. An answer's bytes are decoded in one
-place, `_parsed_detail`, through the core's `parse_json` and converter, so any
-failure of decoding them (a 5000-digit integer, nesting too deep, a value out
-of range) is such a reason and never an exception of another kind.
-Cancellation from outside passes through untouched.
+Exceptions: the `RemoteNodeError` family (`_exceptions`' tree) for everything
+that can go wrong with one node, each kind its own class: the deadline passed
+(`RemoteTimeout`), the connection was refused or reset (`RemoteConnectionError`),
+TLS failed (`RemoteTLSError`), the answer was not 2xx (`RemoteStatusError`), too
+large, not JSON, or not a runtime detail (`RemoteBadAnswer`). An answer's bytes
+are decoded in one place, `_parsed_detail`, through the core's `parse_json` and
+converter, so any failure of decoding them (a 5000-digit integer, nesting too
+deep, a value out of range) is such a reason and never an exception of another
+kind. Cancellation from outside passes through untouched.
 """
 
 from __future__ import annotations
@@ -41,33 +42,30 @@ from xpagent.core import (
     parse_json,
     unreachable_item,
 )
-from xpagent.daemon._clock import WallClock
-from xpagent.daemon._settings import ClusterNode
-from xpagent.daemon._transport_errors import describe_transport_error, shorten_reason
+from xpagent.daemon import ClusterNode, WallClock, shorten_reason
 
+from ._exceptions import (
+    RemoteBadAnswer,
+    RemoteConfigError,
+    RemoteNodeError,
+    RemoteStatusError,
+    RemoteTimeout,
+    remote_transport_error,
+)
+from ._routes import LOCAL_DETAIL_PATH
 from ._signature import SIGNATURE_HEADER, sign
 
 __all__ = [
-    "LOCAL_DETAIL_PATH",
     "MAX_ANSWER_BYTES",
     "ClusterClient",
     "RemoteNodeError",
 ]
 
-LOCAL_DETAIL_PATH = "/api/admin/_internal/nodes/runtime/local"
 #: A detail with 1000 events is well under 1 MiB; anything near this is not an answer.
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 #: Of a non-2xx answer we only read enough to find its error message.
 _MAX_ERROR_BODY_BYTES = 64 * 1024
 _MAX_REASON_DETAIL_CHARS = 160
-
-
-class RemoteNodeError(Exception):
-    """Another node could not give a usable answer; `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _shortened(text: str) -> str:
@@ -105,19 +103,19 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
 
 
 def _parsed_detail(body: bytes, node: ClusterNode) -> RuntimeDetail:
-    """The one place a node's answer is decoded; raises RemoteNodeError only."""
+    """The one place a node's answer is decoded; raises RemoteBadAnswer only."""
     try:
         data: Any = parse_json(body)
     except CodecError:
-        raise RemoteNodeError("invalid answer: not JSON") from None
+        raise RemoteBadAnswer("invalid answer: not JSON") from None
     try:
         detail = from_json_value(data, RuntimeDetail)
     except CodecError as exc:
-        raise RemoteNodeError(f"invalid answer: {_shortened(str(exc))}") from None
+        raise RemoteBadAnswer(f"invalid answer: {_shortened(str(exc))}") from None
     if detail.node_id != node.node_id:
         # The cluster file points at another node's URL: showing its data under
         # this node's name would be a lie.
-        raise RemoteNodeError(
+        raise RemoteBadAnswer(
             f"invalid answer: it comes from node {_shortened(detail.node_id)!r}, "
             f"not {node.node_id!r}"
         )
@@ -159,7 +157,7 @@ class ClusterClient:
     def signed_headers(self, method: str, path_and_query: str) -> dict[str, str]:
         """The signature header for a request sent now (`path_and_query` as sent)."""
         if not self._key:
-            raise RemoteNodeError("this node has no cluster secret")
+            raise RemoteConfigError("this node has no cluster secret")
         ts = int(self._clock().timestamp())
         return {SIGNATURE_HEADER: sign(self._key, method, path_and_query, ts)}
 
@@ -174,7 +172,7 @@ class ClusterClient:
         try:
             url = httpx.URL(node.api_base_url.rstrip("/") + path, params=params)
         except httpx.InvalidURL as exc:
-            raise RemoteNodeError(f"bad API URL: {_shortened(str(exc))}") from None
+            raise RemoteConfigError(f"bad API URL: {_shortened(str(exc))}") from None
         # `raw_path` is the request target httpx sends: path and query, as encoded.
         return url, self.signed_headers("GET", url.raw_path.decode("ascii"))
 
@@ -238,11 +236,11 @@ class ClusterClient:
                 return await self._get_detail(node, events_limit)
         if not asked:
             # Say so: this node was never asked, the slots were held by others.
-            raise RemoteNodeError(
+            raise RemoteTimeout(
                 f"timed out after {self._timeout_secs:g}s waiting for a free request slot "
                 f"({self._limiter.total_tokens:g} requests in flight)"
             )
-        raise RemoteNodeError(f"timed out after {self._timeout_secs:g}s")
+        raise RemoteTimeout(f"timed out after {self._timeout_secs:g}s")
 
     async def _get_detail(self, node: ClusterNode, events_limit: int) -> RuntimeDetail:
         url, headers = self.signed_url(node, LOCAL_DETAIL_PATH, {"events_limit": events_limit})
@@ -251,12 +249,14 @@ class ClusterClient:
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
                 if not response.is_success:
-                    raise RemoteNodeError(await self.status_reason(response))
+                    raise RemoteStatusError(
+                        await self.status_reason(response), response.status_code
+                    )
                 body = await _read_capped(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
-            raise RemoteNodeError(describe_transport_error(exc)) from None
+            raise remote_transport_error(exc) from None
         if body is None:
-            raise RemoteNodeError(f"answer too large (over {MAX_ANSWER_BYTES // 2**20} MiB)")
+            raise RemoteBadAnswer(f"answer too large (over {MAX_ANSWER_BYTES // 2**20} MiB)")
         return _parsed_detail(body, node)
 
     @staticmethod

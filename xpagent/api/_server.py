@@ -11,26 +11,17 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from xpagent.daemon import NodeHandle, Settings, logger
+from xpagent.exception_groups import first_leaf
 
 from ._app import Api, create_app
+from ._exceptions import ListenError
 from ._fanout import ClusterClient
 from ._sse import StreamRelays
 
-__all__ = ["SHUTDOWN_GRACE_SECS", "ListenError", "check_can_listen", "first_leaf", "serve_api"]
+__all__ = ["SHUTDOWN_GRACE_SECS", "ListenError", "check_can_listen", "serve_api"]
 
 #: How long open requests may finish once the server stops (event streams are cut).
 SHUTDOWN_GRACE_SECS = 1.0
-
-
-class ListenError(OSError):
-    """The API cannot listen on `XP_BIND` (address in use, not ours, no permission)."""
-
-
-def first_leaf(error: BaseException) -> BaseException:
-    """The first exception inside (possibly nested) exception groups."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
 
 
 def _bind_address(settings: Settings) -> str:

@@ -25,6 +25,8 @@ import hashlib
 import hmac
 import re
 
+from ._exceptions import SignatureError
+
 __all__ = ["MAX_SKEW_SECS", "SIGNATURE_HEADER", "SignatureError", "sign", "verify"]
 
 SIGNATURE_HEADER = "X-XP-Internal-Signature"
@@ -34,14 +36,6 @@ _VERSION = "v1"
 # 32 bytes of HMAC-SHA256 are 43 base64url characters without padding. A canonical
 # decimal timestamp only, so one signature has exactly one spelling.
 _HEADER = re.compile(r"v1:(0|[1-9][0-9]{0,18}):([A-Za-z0-9_-]{43})", re.ASCII)
-
-
-class SignatureError(Exception):
-    """A request's internal signature is missing, malformed, wrong or stale."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _tag(key: bytes, method: str, path_and_query: str, ts: str) -> str:

@@ -44,9 +44,11 @@ import httpx
 import trio
 
 from xpagent.core import CodecError, Event, RuntimeDetail, decode_json, to_json_value
-from xpagent.daemon import ClusterNode, Hub, Lagged, describe_transport_error, logger
+from xpagent.daemon import ClusterNode, Hub, Lagged, logger
 
-from ._fanout import ClusterClient, RemoteNodeError
+from ._exceptions import EventStreamError, RemoteNodeError, remote_transport_error
+from ._fanout import ClusterClient
+from ._routes import LOCAL_EVENTS_PATH
 
 __all__ = [
     "KEEPALIVE_SECS",
@@ -77,7 +79,6 @@ RELAY_BUFFER_FRAMES = 64
 #: One frame of another node's stream; a snapshot with 1000 events is far smaller.
 MAX_FRAME_CHARS = 8 * 2**20
 KEEPALIVE_FRAME = b": keepalive\n\n"
-LOCAL_EVENTS_PATH = "/api/admin/_internal/nodes/runtime/local/events"
 
 
 def frame(name: str, data: object, *, event_id: str | None = None) -> bytes:
@@ -147,11 +148,6 @@ async def local_frames(
 
 
 # --- reading another node's stream ---------------------------------------------------
-
-
-class EventStreamError(ValueError):
-    """Bytes from another node are not a usable event stream of the contract; the
-    message says why in a few words (`not UTF-8`, `snapshot frame: not JSON (…)`)."""
 
 
 @attrs.frozen
@@ -436,7 +432,7 @@ class StreamRelays:
                                     reading.cancel()
                                 silence.deadline = trio.current_time() + RELAY_SILENCE_SECS
             except httpx.HTTPError as exc:
-                return connected, describe_transport_error(exc)
+                return connected, remote_transport_error(exc).reason
         if failure is not None:
             return connected, failure
         if silence.cancelled_caught:

@@ -7,20 +7,32 @@ applies these decisions, publishes the events and writes the state file.
 Public surface:
 
 - models: `Component`, `ComponentStatus`, `Summary`, `ComponentState`, `Slot`,
-  `Event`, `EventKind`, `EventLevel`, `ProbeResult`, `RestartResult`;
-- `NodeRuntime` with its transitions (`started`, `probed`, `restart_requested`,
-  `restart_finished`, `advanced`, `stopped`), each returning an `Update`, and
-  `ticked`, returning the runtime alone;
-- the tracker (`observe`), the restart policy (`RestartPolicy`, `restart_due`,
+  `Event`, `EventKind`, `EventLevel`, `ProbeResult`, `RestartResult`, and
+  `ByComponent`, the immutable mapping per-component data is kept in
+  (`SUPERVISED` and `COMPONENTS` list the components);
+- the state machine (`_machine`): `NodeRuntime` with its inputs (`started`,
+  `advanced`, `probed`, `restart_requested`, `restart_finished`, `stopped`),
+  each returning an `Update`; the component steps they are made of (`observe`,
+  `begin_restart`, `finish_restart`, `reconciled`); event ids from an
+  `EventIds` source (`new_event_id` by default); the clock rules
+  (`CLOCK_STEP_TOLERANCE`);
+- the restart policy's decisions (`RestartPolicy`, `restart_due`,
   `next_restart_at`), the summary rules (`summarize`), the history (`History`),
-  the event log (`EventLog`), the clock rules (`CLOCK_STEP_TOLERANCE`, see
-  `NodeRuntime`);
+  the event log (`EventLog`);
 - the state file codec (`encode_state`, `decode_state`, `restore`) and the
   `WriteSchedule` that says when to write it;
 - the API bodies (`RuntimeItem`, `RuntimeDetail`, `RuntimeList` and their
   builders), the JSON converter (`to_json_value`, `from_json_value`), the one
-  parser of JSON from outside (`parse_json`, `decode_json`, raising `CodecError`
-  only) and time format.
+  parser of JSON from outside (`parse_json`, `decode_json`) and time format.
+
+Exceptions (all `ValueError`s; see `_errors`):
+
+```
+CoreError                 anything the core refuses
+├── CodecError            bytes or JSON data from outside of the wrong shape
+├── StateFileError        a state file that cannot be used
+└── TransitionError       an input the state machine refuses in its state
+```
 """
 
 from ._codec import (
@@ -31,33 +43,41 @@ from ._codec import (
     parse_json,
     to_json_value,
 )
+from ._errors import CoreError, TransitionError
 from ._event_log import EVENT_RETENTION, MAX_EVENTS, EventLog
 from ._history import MAX_OBSERVATION_GAP, WINDOW_SLOTS, History, Observation, window_start_of
+from ._machine import (
+    CLOCK_STEP_TOLERANCE,
+    NodeRuntime,
+    PreviousRun,
+    Snapshot,
+    Update,
+    begin_restart,
+    finish_restart,
+    observe,
+    reconciled,
+)
 from ._models import (
     COMPONENTS,
     SLOT_LENGTH,
     SLOT_SECS,
     SUPERVISED,
+    ByComponent,
     Component,
     ComponentState,
     ComponentStatus,
     Event,
+    EventIds,
     EventKind,
     EventLevel,
     ProbeResult,
     RestartResult,
     Slot,
     Summary,
+    new_event_id,
     slot_start_of,
 )
-from ._restart_policy import (
-    RestartPolicy,
-    begin_restart,
-    finish_restart,
-    next_restart_at,
-    restart_due,
-)
-from ._runtime import CLOCK_STEP_TOLERANCE, NodeRuntime, PreviousRun, Snapshot, Update
+from ._restart_policy import RestartPolicy, next_restart_at, restart_due
 from ._state_file import (
     SCHEMA_VERSION,
     StateFile,
@@ -68,7 +88,6 @@ from ._state_file import (
 )
 from ._summary import summarize, worse_status, worse_summary
 from ._time import format_time, parse_time, spoken_duration
-from ._tracker import observe
 from ._views import (
     RuntimeDetail,
     RuntimeItem,
@@ -94,11 +113,14 @@ __all__ = [
     "SLOT_SECS",
     "SUPERVISED",
     "WINDOW_SLOTS",
+    "ByComponent",
     "CodecError",
     "Component",
     "ComponentState",
     "ComponentStatus",
+    "CoreError",
     "Event",
+    "EventIds",
     "EventKind",
     "EventLevel",
     "EventLog",
@@ -117,6 +139,7 @@ __all__ = [
     "StateFile",
     "StateFileError",
     "Summary",
+    "TransitionError",
     "Update",
     "WriteSchedule",
     "aligned_slots",
@@ -127,10 +150,12 @@ __all__ = [
     "finish_restart",
     "format_time",
     "from_json_value",
+    "new_event_id",
     "next_restart_at",
     "observe",
     "parse_json",
     "parse_time",
+    "reconciled",
     "restart_due",
     "restore",
     "runtime_detail",

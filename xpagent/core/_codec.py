@@ -5,6 +5,8 @@ Strict where our own data is concerned (an int must be an int within what a
 browser's JSON parser keeps exactly, a string a string) and lenient where a newer
 node may say more than we know: unknown enum values are read as `unknown`,
 unknown fields are ignored, and fields this version added are optional on input.
+Per-component values (`ByComponent`) travel as the contract's flat keys, named
+after their component (`_flatten_component_keys`).
 
 Errors: `CodecError` (a `ValueError`) and nothing else, whatever the input —
 bytes that are not JSON (including what CPython's parser refuses with other
@@ -16,13 +18,24 @@ from __future__ import annotations
 
 import enum
 import json
+import typing
 from datetime import datetime
 from typing import Any, TypeVar
 
 import cattrs
 import cattrs.v
 
-from ._models import Component, ComponentStatus, EventKind, EventLevel, Summary
+from ._errors import CoreError
+from ._models import (
+    COMPONENTS,
+    ByComponent,
+    Component,
+    ComponentStatus,
+    EventKind,
+    EventLevel,
+    Slot,
+    Summary,
+)
 from ._time import format_time, parse_time
 
 __all__ = [
@@ -42,7 +55,7 @@ MAX_JSON_INT = 2**53 - 1
 _MAX_DETAIL_CHARS = 100
 
 
-class CodecError(ValueError):
+class CodecError(CoreError):
     """Bytes are not JSON, or a JSON value does not have the shape of the model asked for.
 
     The message says why in a few words; for a wrong shape it lists the first few
@@ -103,6 +116,58 @@ _converter.register_unstructure_hook(datetime, format_time)
 _converter.register_unstructure_hook(
     tuple, lambda items: [_converter.unstructure(i) for i in items]
 )
+
+
+def _flatten_component_keys() -> None:
+    """A slot's `statuses` travel as the contract's flat keys (`"xray": "up"`), in
+    `COMPONENTS` order where the field stands. A key missing on input is `unknown`;
+    a value this version does not know is read as `unknown`, like any enum."""
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+    field = "statuses"
+    names = tuple(component.value for component in COMPONENTS)
+
+    def unstructure(slot: Slot) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for key, value in unstructure_slot(slot).items():
+            if key == field:
+                flat.update(value)
+            else:
+                flat[key] = value
+        return flat
+
+    def structure(data: Any, kind: type[Slot]) -> Slot:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, got {type(data).__name__}")
+        rest = {key: value for key, value in data.items() if key not in names and key != field}
+        rest[field] = {name: data[name] for name in names if name in data}
+        return structure_slot(rest, kind)
+
+    def structure_by_component(data: dict[str, Any], kind: Any) -> ByComponent[Any]:
+        (value_kind,) = typing.get_args(kind)
+        return ByComponent(
+            (Component(name), _converter.structure(value, value_kind))
+            for name, value in data.items()
+        )
+
+    def unstructure_by_component(mapping: ByComponent[Any]) -> dict[str, Any]:
+        return {str(key): _converter.unstructure(value) for key, value in mapping.items()}
+
+    _converter.register_unstructure_hook(ByComponent, unstructure_by_component)
+
+    def is_by_component(kind: Any) -> bool:
+        origin: object = typing.get_origin(kind)
+        return origin is ByComponent
+
+    _converter.register_structure_hook_func(is_by_component, structure_by_component)
+    # Made after the ByComponent hooks, which they use for `statuses`.
+    unstructure_slot = make_dict_unstructure_fn(Slot, _converter)
+    structure_slot = make_dict_structure_fn(Slot, _converter)
+    _converter.register_unstructure_hook(Slot, unstructure)
+    _converter.register_structure_hook(Slot, structure)
+
+
+_flatten_component_keys()
 
 
 def _omit_error_when_none() -> None:

@@ -23,7 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from ._models import SLOT_LENGTH, SLOT_SECS, ComponentStatus, Slot, Summary, slot_start_of
+from ._models import (
+    SLOT_LENGTH,
+    SLOT_SECS,
+    ByComponent,
+    ComponentStatus,
+    Slot,
+    Summary,
+    every_status,
+    slot_start_of,
+)
 from ._summary import worse_status, worse_summary
 
 __all__ = [
@@ -55,9 +64,7 @@ class Observation:
     """The node's statuses at one moment, as far as the history cares."""
 
     summary: Summary
-    xp: ComponentStatus
-    xray: ComponentStatus
-    cloudflared: ComponentStatus
+    statuses: ByComponent[ComponentStatus] = attrs.field(converter=every_status)
 
     @property
     def is_down(self) -> bool:
@@ -70,12 +77,14 @@ def _merge(slot: Slot, seen: Observation, *, secs: int = 0, changes: int = 0) ->
     # more telling of the two when a clock set back makes them compete.
     observed = min(slot.observed_secs + secs, SLOT_SECS)
     down = min(slot.down_secs + (secs if seen.is_down else 0), observed)
+    statuses = ByComponent(
+        (component, worse_status(status, seen.statuses[component]))
+        for component, status in slot.statuses.items()
+    )
     return attrs.evolve(
         slot,
         summary=worse_summary(slot.summary, seen.summary),
-        xp=worse_status(slot.xp, seen.xp),
-        xray=worse_status(slot.xray, seen.xray),
-        cloudflared=worse_status(slot.cloudflared, seen.cloudflared),
+        statuses=statuses,
         observed_secs=observed,
         down_secs=down,
         changes=slot.changes + changes,

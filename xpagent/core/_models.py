@@ -2,22 +2,30 @@
 
 Every value is a frozen attrs class; the core returns new values with
 `attrs.evolve` and never mutates one. Times are timezone-aware UTC datetimes.
+
+Per-component data is keyed by `Component` (`ByComponent`), never held in a
+field per component: a newly monitored component is a new member of
+`Component` (and of `SUPERVISED`), not a new field anywhere. The codec flattens
+such a mapping into the contract's flat keys (`xp`, `xray`, `cloudflared`).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import Self, TypeVar
 
 import attrs
 from ulid import ULID
 
 __all__ = [
+    "ByComponent",
     "Component",
     "ComponentState",
     "ComponentStatus",
     "Event",
+    "EventIds",
     "EventKind",
     "EventLevel",
     "ProbeResult",
@@ -28,7 +36,8 @@ __all__ = [
 
 
 class Component(enum.StrEnum):
-    """A part of a node. `xp` is the agent itself; the other two are supervised."""
+    """A part of a node. `xp` is the agent itself; the others (`SUPERVISED`) are
+    probed and restarted by it."""
 
     XP = "xp"
     XRAY = "xray"
@@ -76,8 +85,48 @@ class EventLevel(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-SUPERVISED = (Component.XRAY, Component.CLOUDFLARED)
+#: The components the agent probes and restarts, in the contract's order: every
+#: member of `Component` but the agent itself and the placeholder `unknown`.
+SUPERVISED = tuple(c for c in Component if c not in (Component.XP, Component.UNKNOWN))
+#: Every component a node reports, in the contract's order (`xp` first).
 COMPONENTS = (Component.XP, *SUPERVISED)
+
+T = TypeVar("T")
+
+
+class ByComponent(Mapping[Component, T]):
+    """An immutable, hashable mapping keyed by `Component`, in the order given.
+
+    `replaced` returns a copy with one value changed; nothing mutates one.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[Component, T] | Iterable[tuple[Component, T]] = ()):
+        self._items: dict[Component, T] = dict(items)
+
+    def __getitem__(self, component: Component) -> T:
+        return self._items[component]
+
+    def __iter__(self) -> Iterator[Component]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ByComponent):
+            return self._items == other._items
+        return isinstance(other, Mapping) and self._items == dict(other.items())
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"ByComponent({self._items!r})"
+
+    def replaced(self, component: Component, value: T) -> ByComponent[T]:
+        return ByComponent({**self._items, component: value})
 
 
 def _utc(value: datetime) -> datetime:
@@ -149,32 +198,49 @@ def slot_start_of(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 30, second=0, microsecond=0)
 
 
+_ALL_UNKNOWN: ByComponent[ComponentStatus] = ByComponent(
+    (component, ComponentStatus.UNKNOWN) for component in COMPONENTS
+)
+
+
+def every_status(
+    statuses: Mapping[Component, ComponentStatus] = _ALL_UNKNOWN,
+) -> ByComponent[ComponentStatus]:
+    """`statuses` for exactly `COMPONENTS`, in their order; a missing one is `unknown`."""
+    if isinstance(statuses, ByComponent) and statuses.keys() == _ALL_UNKNOWN.keys():
+        return statuses  # already complete (the common case: the core made it)
+    return ByComponent(
+        (component, statuses.get(component, ComponentStatus.UNKNOWN)) for component in COMPONENTS
+    )
+
+
 @attrs.frozen
 class Slot:
     """Thirty minutes of one node's history: the worst state seen in them and for how long.
 
-    `observed_secs` is how long the agent was measuring during the slot, `down_secs`
-    how much of that the summary was down or degraded, `changes` how many status
-    changes happened in it.
+    `statuses` holds the worst status of every component (on the wire, flat keys
+    `xp`, `xray`, `cloudflared`); `observed_secs` is how long the agent was
+    measuring during the slot, `down_secs` how much of that the summary was down
+    or degraded, `changes` how many status changes happened in it.
     """
 
     slot_start: datetime = attrs.field(converter=_utc)
     summary: Summary = Summary.UNKNOWN
-    xp: ComponentStatus = ComponentStatus.UNKNOWN
-    xray: ComponentStatus = ComponentStatus.UNKNOWN
-    cloudflared: ComponentStatus = ComponentStatus.UNKNOWN
+    statuses: ByComponent[ComponentStatus] = attrs.field(
+        default=_ALL_UNKNOWN, converter=every_status
+    )
     observed_secs: int = 0
     down_secs: int = 0
     changes: int = 0
 
     def status_of(self, component: Component) -> ComponentStatus:
-        if component is Component.XP:
-            return self.xp
-        if component is Component.XRAY:
-            return self.xray
-        if component is Component.CLOUDFLARED:
-            return self.cloudflared
-        return ComponentStatus.UNKNOWN
+        return self.statuses.get(component, ComponentStatus.UNKNOWN)
+
+
+#: A source of event ids: given the event's time, a new id unique in the log. The
+#: caller of the state machine holds one (`new_event_id` by default), so tests can
+#: make the same inputs give the same outputs.
+EventIds = Callable[[datetime], str]
 
 
 def new_event_id(now: datetime) -> str:

@@ -1,12 +1,13 @@
-"""The restart policy: when a down component may be restarted, and what each step records.
+"""The restart policy: when a down component may be restarted.
 
 A restart is requested as soon as a component is `down` (when its restart mode is
 not `none`), then again while it stays down: the wait after attempt *n* is
 `cooldown × 2^(n-1)`, capped at `backoff_max`, counted from that request. The
 attempt count belongs to the outage and is reset when the component is up again
 (by the tracker), so the next outage starts with an immediate request — but
-never sooner than a cooldown after the previous request, whatever the outage. At most one
-restart is in flight per component. The policy only decides and records; running
+never sooner than a cooldown after the previous request, whatever the outage. At
+most one restart is in flight per component. The policy only decides: recording
+a request and its outcome are steps of the state machine (`_machine`), running
 the command is the shell's work.
 """
 
@@ -16,23 +17,9 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from ._models import (
-    ComponentState,
-    ComponentStatus,
-    Event,
-    EventKind,
-    EventLevel,
-    RestartResult,
-    new_event_id,
-)
+from ._models import ComponentState, ComponentStatus
 
-__all__ = [
-    "RestartPolicy",
-    "begin_restart",
-    "finish_restart",
-    "next_restart_at",
-    "restart_due",
-]
+__all__ = ["RestartPolicy", "next_restart_at", "restart_due"]
 
 
 @attrs.frozen
@@ -92,53 +79,3 @@ def restart_due(state: ComponentState, policy: RestartPolicy, now: datetime) -> 
         return False
     anchors = (state.last_restart_at, state.down_since)
     return now >= due_at or any(anchor is not None and now < anchor for anchor in anchors)
-
-
-def begin_restart(
-    state: ComponentState, now: datetime, *, how: str | None = None
-) -> tuple[ComponentState, Event]:
-    """Record that a restart is being requested at `now` (mark it in flight)."""
-    if state.restart_in_flight:
-        raise ValueError(f"{state.component} already has a restart in flight")
-    attempt = state.restart_attempts + 1
-    new = attrs.evolve(state, restart_attempts=attempt, last_restart_at=now, restart_in_flight=True)
-    via = f" via {how}" if how else ""
-    event = Event(
-        event_id=new_event_id(now),
-        occurred_at=now,
-        component=state.component,
-        kind=EventKind.RESTART_REQUESTED,
-        level=EventLevel.INFO,
-        message=f"{state.component} restart requested{via} (attempt {attempt})",
-    )
-    return new, event
-
-
-def finish_restart(
-    state: ComponentState, result: RestartResult, now: datetime
-) -> tuple[ComponentState, Event]:
-    """Record the outcome of the restart in flight, reported at `now`."""
-    if not state.restart_in_flight:
-        raise ValueError(f"{state.component} has no restart in flight")
-    if result.ok:
-        new = attrs.evolve(state, restart_in_flight=False)
-        event = Event(
-            event_id=new_event_id(now),
-            occurred_at=now,
-            component=state.component,
-            kind=EventKind.RESTART_SUCCEEDED,
-            level=EventLevel.INFO,
-            message=f"{state.component} restart command succeeded",
-        )
-        return new, event
-    reason = result.reason or "failed"
-    new = attrs.evolve(state, restart_in_flight=False, last_restart_failed_at=now)
-    event = Event(
-        event_id=new_event_id(now),
-        occurred_at=now,
-        component=state.component,
-        kind=EventKind.RESTART_FAILED,
-        level=EventLevel.WARNING,
-        message=f"{state.component} restart failed: {reason}",
-    )
-    return new, event

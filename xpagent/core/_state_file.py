@@ -18,10 +18,11 @@ from typing import Any
 import attrs
 
 from ._codec import CodecError, from_json_value, parse_json, to_json_value
+from ._errors import CoreError
 from ._event_log import MAX_EVENTS, EventLog
 from ._history import WINDOW_SLOTS, History
-from ._models import COMPONENTS, SLOT_SECS, ComponentStatus, Event, Slot, slot_start_of
-from ._runtime import NodeRuntime, PreviousRun, Snapshot
+from ._machine import NodeRuntime, PreviousRun, Snapshot
+from ._models import COMPONENTS, SLOT_SECS, Component, ComponentStatus, Event, Slot, slot_start_of
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,7 +41,7 @@ EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-class StateFileError(ValueError):
+class StateFileError(CoreError):
     """The state file cannot be used; the message says why, in a few words."""
 
 
@@ -126,7 +127,7 @@ def _check(state: StateFile) -> None:
         raise StateFileError(f"node_id {state.node_id!r} is not a valid node id")
     names = tuple(c.component for c in state.last_snapshot.components)
     if names != COMPONENTS:
-        raise StateFileError("last_snapshot.components must be xp, xray, cloudflared")
+        raise StateFileError(f"last_snapshot.components must be {', '.join(COMPONENTS)}")
     for c in state.last_snapshot.components:
         if c.consecutive_failures < 0 or c.restart_attempts < 0:
             raise StateFileError(f"{c.component}: negative counter")
@@ -156,14 +157,13 @@ def restore(state: StateFile) -> tuple[NodeRuntime, PreviousRun]:
     The previous run ended cleanly when it recorded `xp` going down; its last
     sign of life is the snapshot's `checked_at`.
     """
-    components = state.last_snapshot.components
     runtime = NodeRuntime(
         node_id=state.node_id,
-        components=components,
+        components=state.last_snapshot.components,
         history=History(state.recent_slots),
         event_log=EventLog(state.events),
     )
-    xp = components[0]
+    xp = runtime.component(Component.XP)
     previous = PreviousRun(
         ended_cleanly=xp.status is ComponentStatus.DOWN,
         last_seen=state.last_snapshot.checked_at,

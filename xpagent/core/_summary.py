@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._models import Component, ComponentState, ComponentStatus, Summary
+from ._models import SUPERVISED, ComponentState, ComponentStatus, Summary
 
 __all__ = ["summarize", "worse_status", "worse_summary"]
 
 
 def summarize(components: Iterable[ComponentState]) -> Summary:
-    """A node's summary over its enabled supervised components.
+    """A node's summary over its enabled supervised components (`SUPERVISED`).
 
     `xp` is the reporter and never counts; a `disabled` component does not count.
     All up → up; all down → down; some down → degraded; otherwise, with any
@@ -19,8 +19,7 @@ def summarize(components: Iterable[ComponentState]) -> Summary:
     statuses = [
         state.status
         for state in components
-        if state.component in (Component.XRAY, Component.CLOUDFLARED)
-        and state.status is not ComponentStatus.DISABLED
+        if state.component in SUPERVISED and state.status is not ComponentStatus.DISABLED
     ]
     if statuses and all(status is ComponentStatus.UP for status in statuses):
         return Summary.UP

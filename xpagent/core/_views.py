@@ -3,7 +3,7 @@
 `RuntimeItem` is one row of the aggregated list; `RuntimeDetail` is the detail
 and SSE `snapshot` body; `RuntimeList` is the list answer. Data read from another
 node is normalised on the way in (`normalised`), so an answer from an older or
-newer version still yields exactly 336 aligned slots and the three components.
+newer version still yields exactly 336 aligned slots and every component.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from datetime import datetime
 import attrs
 
 from ._history import History, window_start_of
+from ._machine import NodeRuntime
 from ._models import COMPONENTS, ComponentState, ComponentStatus, Event, Slot, Summary
-from ._runtime import NodeRuntime
-from ._summary import summarize
 
 __all__ = [
     "RuntimeDetail",
@@ -42,11 +41,11 @@ class RuntimeItem:
 
     def normalised(self, now: datetime) -> RuntimeItem:
         """This item as another node sent it, made to hold what the contract promises:
-        the three components in order (missing ones `unknown`) and the 336 slots
-        of the window at `now`."""
+        every component of `COMPONENTS` in order (missing ones `unknown`, unknown
+        ones dropped) and the 336 slots of the window at `now`."""
         return attrs.evolve(
             self,
-            components=_three_components(self.components),
+            components=_every_component(self.components),
             recent_slots=aligned_slots(self.recent_slots, now),
         )
 
@@ -90,7 +89,7 @@ class RuntimeList:
         return cls(partial=bool(unreachable), unreachable_nodes=unreachable, items=tuple(items))
 
 
-def _three_components(components: Iterable[ComponentState]) -> tuple[ComponentState, ...]:
+def _every_component(components: Iterable[ComponentState]) -> tuple[ComponentState, ...]:
     by_name = {state.component: state for state in components}
     return tuple(by_name.get(name) or ComponentState(name) for name in COMPONENTS)
 
@@ -107,8 +106,8 @@ def runtime_item(runtime: NodeRuntime, node_name: str, now: datetime) -> Runtime
     return RuntimeItem(
         node_id=runtime.node_id,
         node_name=node_name,
-        summary=summarize(runtime.components),
-        components=runtime.components,
+        summary=runtime.summary,
+        components=runtime.component_states,
         recent_slots=runtime.recent_slots(now),
     )
 
@@ -120,8 +119,8 @@ def runtime_detail(
     return RuntimeDetail(
         node_id=runtime.node_id,
         node_name=node_name,
-        summary=summarize(runtime.components),
-        components=runtime.components,
+        summary=runtime.summary,
+        components=runtime.component_states,
         recent_slots=runtime.recent_slots(now),
         events=runtime.event_log.latest(events_limit),
     )

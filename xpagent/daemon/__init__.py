@@ -8,14 +8,23 @@ from ._config import (
     ConfigError,
     LoadedSettings,
     Setting,
+    SettingsGroup,
     add_run_arguments,
     flags_from_namespace,
     load_settings,
+    settings_groups,
 )
 from ._hub import Hub, Lagged, Subscription
 from ._logging import configure_logging, logger
 from ._node import NodeHandle, open_http_client, serve_node
-from ._probes import CommandProbe, MetricsProbe, Probe, XrayProbe, open_grpc_client
+from ._probes import (
+    GET_STATS_PATH,
+    CommandProbe,
+    MetricsProbe,
+    Probe,
+    XrayProbe,
+    open_grpc_client,
+)
 from ._recorder import Recorder
 from ._restarters import Restarter, build_restarter
 from ._settings import (
@@ -36,9 +45,15 @@ from ._state_store import (
     write_state,
 )
 from ._supervisor import Supervisor, keep_running
-from ._transport_errors import describe_transport_error
+from ._transport_errors import (
+    TransportFailure,
+    classify_transport_error,
+    describe_transport_error,
+    shorten_reason,
+)
 
 __all__ = [
+    "GET_STATS_PATH",
     "SETTINGS",
     "STATE_FILE_NAME",
     "CloudflaredMonitorMode",
@@ -61,14 +76,17 @@ __all__ = [
     "Restarter",
     "Setting",
     "Settings",
+    "SettingsGroup",
     "StateStoreError",
     "Subscription",
     "Supervisor",
+    "TransportFailure",
     "TrioWallClock",
     "WallClock",
     "XrayProbe",
     "add_run_arguments",
     "build_restarter",
+    "classify_transport_error",
     "configure_logging",
     "describe_transport_error",
     "flags_from_namespace",
@@ -81,6 +99,8 @@ __all__ = [
     "open_http_client",
     "run_command",
     "serve_node",
+    "settings_groups",
+    "shorten_reason",
     "system_clock",
     "write_state",
 ]

@@ -1,16 +1,23 @@
 """Turning `XP_*` environment variables and `xpagent run` flags into `Settings`.
 
 `SETTINGS` is the one table of every variable in CONTRACT §1: its name, the
-matching flag (`XP_FOO_BAR` ↔ `--foo-bar`), its default, what values it allows and
-what it means. `add_run_arguments` builds the flags from it and `load_settings`
-checks values against it, so help text, validation and docs cannot drift apart.
+matching flag (`XP_FOO_BAR` ↔ `--foo-bar`), its default, what values it allows,
+what it means and which field of `Settings` it fills. The rows of a supervised
+component (`XP_XRAY_*`, `XP_CLOUDFLARED_*`) come from one function,
+`_component_rows`, and what differs between components from one row each of
+`COMPONENT_DEFAULTS`. Everything else is derived from the table: the flags and
+`xpagent run --help` (`add_run_arguments`), the checks (`load_settings`), and the
+env template and docs/configuration.md (`xpagent.ops`, from `settings_groups`).
+Adding a setting is one row here and one field in `_settings.py`; what values
+each kind of setting may take is `_kinds.py`'s.
 
 How a value is chosen: a flag that was given wins over the environment; an empty
 value (from either) means "not set", so the default applies. `load_settings`
-checks every value, then the rules between values, then reads the files the
-settings name (cluster file, secret, CA file) and finally creates `XP_DATA_DIR`
-and, when needed, `${XP_DATA_DIR}/node_id`. A bad configuration therefore leaves
-nothing behind on disk.
+checks every value, builds `Settings` from the rows' fields, applying the rules
+between values (the only code that knows particular settings), then reads the
+files the settings name (cluster file, secret, CA file) and finally creates
+`XP_DATA_DIR` and, when needed, `${XP_DATA_DIR}/node_id`. A bad configuration
+therefore leaves nothing behind on disk.
 
 Errors: `ConfigError` (a `ValueError`), whose `str` is one line naming the
 variable (or the file and its entry and field), the value and what is allowed —
@@ -22,31 +29,32 @@ of decoding them into a `ConfigError` — including what Python's parsers raise
 beyond their documented errors (a 5000-digit integer in TOML is a plain
 ValueError, deep nesting a RecursionError). Things that are accepted but deserve
 a line in the log (a secret file readable by other users, an unknown `XP_*`
-variable, a setting that the chosen mode ignores) come back in
-`LoadedSettings.warnings`. Neither ever contains the cluster secret or the admin
-token.
+variable — with the closest setting's name —, a setting that the chosen mode
+ignores) come back in `LoadedSettings.warnings`. Neither ever contains the
+cluster secret or the admin token.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import enum
-import ipaddress
 import os
-import re
-import shlex
 import socket
 import ssl
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Generic, TypeVar
 
 import attrs
 from ulid import ULID
 
+from xpagent.core import Component
+
+from . import _kinds as kinds
+from ._kinds import NAME_MAX_CHARS
 from ._settings import (
     CloudflaredMonitorMode,
     ClusterNode,
@@ -58,15 +66,19 @@ from ._settings import (
 )
 
 __all__ = [
+    "COMPONENT_DEFAULTS",
     "NODE_ID_FILE_NAME",
     "NODE_ID_NOT_CREATED",
     "SETTINGS",
+    "ComponentDefaults",
     "ConfigError",
     "LoadedSettings",
     "Setting",
+    "SettingsGroup",
     "add_run_arguments",
     "flags_from_namespace",
     "load_settings",
+    "settings_groups",
 ]
 
 NODE_ID_FILE_NAME = "node_id"
@@ -78,11 +90,8 @@ MAX_SECRET_FILE_BYTES = 4096
 MAX_CLUSTER_FILE_BYTES = 4 * 2**20
 #: A node id is at most 64 characters; the file holds it and a newline.
 MAX_NODE_ID_FILE_BYTES = 4096
-NAME_MAX_CHARS = 64
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-E = TypeVar("E", bound=enum.StrEnum)
 
 
 class ConfigError(ValueError):
@@ -95,10 +104,6 @@ class LoadedSettings:
 
     settings: Settings
     warnings: tuple[str, ...] = ()
-
-
-class _Invalid(Exception):
-    """A kind's verdict on one raw value: the reason, worded to follow `NAME=value `."""
 
 
 # --- how values are shown -------------------------------------------------------
@@ -128,263 +133,30 @@ def _show_path(path: Path) -> str:
     return _show(str(path))
 
 
-# --- kinds: what a setting's value may be ----------------------------------------
-
-
-class _Kind(Protocol[T_co]):
-    @property
-    def allowed(self) -> str:
-        """What values are allowed, as shown in help, docs and messages."""
-        ...
-
-    def parse(self, raw: str) -> T_co:
-        """The value `raw` stands for; raises `_Invalid` with the reason otherwise."""
-        ...
-
-
-@attrs.frozen
-class _Integer:
-    low: int
-    high: int
-
-    @property
-    def allowed(self) -> str:
-        return f"{self.low}..={self.high}"
-
-    def parse(self, raw: str) -> int:
-        if re.fullmatch(r"[+-]?[0-9]+", raw) is None:
-            raise _Invalid(f"is not an integer in range {self.allowed}")
-        # Very long digit strings are out of any range; int() would refuse them anyway.
-        number = int(raw) if len(raw) <= 20 else self.high + 1
-        if not self.low <= number <= self.high:
-            raise _Invalid(f"is out of range {self.allowed}")
-        return number
-
-
-@attrs.frozen
-class _Choice(Generic[T_co]):
-    values: tuple[str, ...]
-    convert: Callable[[str], T_co]
-
-    @property
-    def allowed(self) -> str:
-        return "|".join(self.values)
-
-    def parse(self, raw: str) -> T_co:
-        value = raw.lower()
-        if value not in self.values:
-            raise _Invalid(f"is not one of {self.allowed}")
-        return self.convert(value)
-
-
-def _enum_choice(enum_type: type[E]) -> _Choice[E]:
-    return _Choice(tuple(member.value for member in enum_type), enum_type)
-
-
-@attrs.frozen
-class _HostPort:
-    host: str  # without brackets
-    port: int
-
-    @property
-    def netloc(self) -> str:
-        """`host:port`, with the host in brackets when it is an IPv6 address."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-
-
-def _host_problem(host: str) -> str | None:
-    """Why `host` (an IPv4 address or a host name, no brackets) is unusable, or None."""
-    if not host:
-        return "has no host"
-    labels = host.split(".")
-    if all(label.isdigit() for label in labels):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            return "has an invalid IPv4 address"
-        return None
-    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return "has an invalid host name"
-    return None
-
-
-def _ipv6_problem(host: str) -> str | None:
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        return "has an invalid IPv6 address in brackets"
-    return None
-
-
-@attrs.frozen
-class _Address:
-    min_port: int
-
-    @property
-    def allowed(self) -> str:
-        return f"host:port with an IPv4, [IPv6] or named host and port {self.min_port}..=65535"
-
-    def parse(self, raw: str) -> _HostPort:
-        if raw.startswith("["):
-            host, sep, port_text = raw[1:].partition("]:")
-            if not sep:
-                raise _Invalid(f"is not [IPv6]:port (allowed: {self.allowed})")
-            problem = _ipv6_problem(host)
-        else:
-            host, sep, port_text = raw.rpartition(":")
-            if not sep:
-                raise _Invalid(f"is not host:port (allowed: {self.allowed})")
-            if ":" in host:
-                raise _Invalid("has an IPv6 host without brackets; write [address]:port")
-            problem = _host_problem(host)
-        if problem is not None:
-            raise _Invalid(f"{problem} (allowed: {self.allowed})")
-        if re.fullmatch(r"[0-9]{1,5}", port_text) is None:
-            raise _Invalid(f"has no valid port (allowed: {self.allowed})")
-        port = int(port_text)
-        if not self.min_port <= port <= 65535:
-            raise _Invalid(f"has port {port} out of range {self.min_port}..=65535")
-        return _HostPort(host, port)
-
-
-@attrs.frozen
-class _Pattern:
-    pattern: str
-    description: str
-
-    @property
-    def allowed(self) -> str:
-        return self.description
-
-    def parse(self, raw: str) -> str:
-        if re.fullmatch(self.pattern, raw) is None:
-            raise _Invalid(f"is not {self.description}")
-        return raw
-
-
-# `runtime` would be shadowed by the route `/api/admin/nodes/runtime`.
-_NODE_ID = _Pattern(
-    r"(?!runtime$)[A-Za-z0-9_-]{1,64}", "1..64 characters of [A-Za-z0-9_-], other than 'runtime'"
-)
-_NODE_ID_RE = re.compile(_NODE_ID.pattern)
-
-
-def _name_problem(name: str) -> str | None:
-    if not 1 <= len(name) <= NAME_MAX_CHARS:
-        return f"is not 1..{NAME_MAX_CHARS} characters long"
-    if not name.isprintable():
-        return "contains control characters"
-    if name.isspace():
-        return "is blank"
-    return None
-
-
-@attrs.frozen
-class _DisplayName:
-    @property
-    def allowed(self) -> str:
-        return f"1..{NAME_MAX_CHARS} printable characters"
-
-    def parse(self, raw: str) -> str:
-        problem = _name_problem(raw)
-        if problem is not None:
-            raise _Invalid(problem)
-        return raw
-
-
-@attrs.frozen
-class _PathKind:
-    @property
-    def allowed(self) -> str:
-        return "path"
-
-    def parse(self, raw: str) -> Path:
-        return Path(raw)
-
-
-@attrs.frozen
-class _Argv:
-    @property
-    def allowed(self) -> str:
-        return "command line, split like a shell does, run without a shell"
-
-    def parse(self, raw: str) -> tuple[str, ...]:
-        try:
-            argv = shlex.split(raw)
-        except ValueError as exc:
-            raise _Invalid(f"is not a valid shell-quoted command line ({exc})") from None
-        if not argv:
-            raise _Invalid("is an empty command line")
-        return tuple(argv)
-
-
-def _base_url_problem(raw: str) -> str | None:
-    """Why `raw` is not an http(s) URL with a host and no path beyond '/', or None."""
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "is not an http(s) URL"
-    if parts.username is not None or parts.password is not None:
-        return "must not contain a user name or password"
-    host = parts.hostname or ""
-    problem = _ipv6_problem(host) if ":" in host else _host_problem(host)
-    if problem is not None:
-        return problem
-    if port is None and parts.netloc.endswith(":"):
-        return "has an empty port"
-    if parts.path not in ("", "/") or parts.query or parts.fragment or raw.endswith(("?", "#")):
-        return "must not have a path, query or fragment"
-    return None
-
-
-@attrs.frozen
-class _BaseUrl:
-    @property
-    def allowed(self) -> str:
-        return "http(s)://host[:port]"
-
-    def parse(self, raw: str) -> str:
-        problem = _base_url_problem(raw)
-        if problem is not None:
-            raise _Invalid(f"{problem} (allowed: {self.allowed})")
-        return raw.removesuffix("/")
-
-
-@attrs.frozen
-class _Token:
-    @property
-    def allowed(self) -> str:
-        return "visible ASCII characters, no spaces"
-
-    def parse(self, raw: str) -> str:
-        # It travels in an `Authorization` header: anything else could never match.
-        if re.fullmatch(r"[!-~]+", raw) is None:
-            raise _Invalid(f"contains characters other than {self.allowed}")
-        return raw
-
-
 # --- the table -------------------------------------------------------------------
 
 
 @attrs.frozen
 class Setting(Generic[T]):
-    """One `XP_*` setting: its name, kind, default (as text, None = unset) and meaning.
+    """One `XP_*` setting: its name, kind, default (as text, None = unset), meaning,
+    and the field it fills.
 
-    `default_doc` says what the default is when it is not a plain value (derived
-    or generated). A `secret` setting's value never appears in messages.
+    `field` names the `Settings` field the value fills, or with `component` the
+    field of that component's `ComponentSettings`; a setting without one is an
+    input to the rules between values. `needed_when=(mode field, mode)` makes a
+    component's setting required in that mode and ignored, with a warning, in the
+    others. `default_doc` says what the default is when it is not a plain value
+    (derived or generated). A `secret` setting's value never appears in messages.
     """
 
     name: str
-    kind: _Kind[T]
+    kind: kinds.Kind[T]
     default: str | None
     help: str
+    field: str | None = None
+    component: Component | None = None
     default_doc: str | None = None
+    needed_when: tuple[str, enum.StrEnum] | None = None
     secret: bool = False
 
     @property
@@ -403,275 +175,199 @@ class Setting(Generic[T]):
         return "unset" if self.default is None else self.default
 
 
-_RESTART_MODES = _enum_choice(RestartMode)
-_SECS_60 = _Integer(1, 60)
-_FAILS = _Integer(1, 10)
-_COOLDOWN = _Integer(1, 3600)
-_BACKOFF = _Integer(1, 86400)
-_SYSTEMD_UNIT = _Pattern(
-    r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}",
-    "a systemd unit name ([A-Za-z0-9:_.\\@-], not starting with '-')",
-)
-_OPENRC_SERVICE = _Pattern(
-    r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}",
-    "an OpenRC service name ([A-Za-z0-9_.-], not starting with '-')",
-)
+@attrs.frozen
+class ComponentDefaults:
+    """What differs between the settings of two supervised components.
 
-BIND = Setting(
-    "XP_BIND",
-    _Address(min_port=0),
-    "127.0.0.1:62416",
-    "HTTP listen address; port 0 picks a free port (for tests)",
-)
-DATA_DIR = Setting("XP_DATA_DIR", _PathKind(), "./data", "state directory, created if missing")
-NODE_ID = Setting(
-    "XP_NODE_ID",
-    _NODE_ID,
-    None,
-    "this node's id; required with XP_CLUSTER_FILE and one of its node_ids",
-    default_doc="generated once, kept in ${XP_DATA_DIR}/node_id",
-)
+    With `chosen_probe`, `XP_{COMPONENT}_MONITOR_MODE` chooses how it is probed
+    (and `none`, the default without a restart mode, leaves it unused); otherwise
+    it has one fixed probe and is always monitored.
+    """
+
+    health_interval_secs: int
+    max_health_interval_secs: int
+    chosen_probe: bool
+
+    def note(self, component: Component) -> str:
+        """What the docs say under the component's settings."""
+        if self.chosen_probe:
+            return (
+                f"With nothing set, {component} is not used on the node "
+                "(monitor mode `none`: shown as `disabled`, never probed or restarted)."
+            )
+        return (
+            f"{component} is always probed; its restart mode only decides whether the "
+            "agent also restarts it."
+        )
+
+
+#: One row per supervised component, in CONTRACT §1's order.
+COMPONENT_DEFAULTS: Mapping[Component, ComponentDefaults] = {
+    Component.XRAY: ComponentDefaults(2, max_health_interval_secs=30, chosen_probe=False),
+    Component.CLOUDFLARED: ComponentDefaults(5, max_health_interval_secs=60, chosen_probe=True),
+}
+_CHOSEN_PROBE_FIELDS = ("monitor_mode", "probe_command", "metrics_url")
+
+
+def _component_rows(component: Component) -> tuple[Setting[Any], ...]:
+    """The `XP_{COMPONENT}_…` settings of a supervised component, in CONTRACT §1's order."""
+    defaults = COMPONENT_DEFAULTS[component]
+    name = component.value
+    probed = "probed/restarted" if defaults.chosen_probe else "restarted"
+
+    def row(
+        suffix: str, kind: kinds.Kind[Any], default: str | None, text: str, field: str, **more: Any
+    ) -> Setting[Any]:
+        return Setting(f"XP_{name.upper()}_{suffix}", kind, default, text, field, component, **more)
+
+    # fmt: off
+    rows = (
+        row("HEALTH_INTERVAL_SECS", kinds.integer(1, defaults.max_health_interval_secs),
+            str(defaults.health_interval_secs), f"seconds between {name} probes",
+            "health_interval_secs"),
+        row("HEALTH_FAILS_BEFORE_DOWN", kinds.integer(1, 10), "3",
+            f"consecutive failed probes before {name} is down", "fails_before_down"),
+        row("RESTART_MODE", kinds.enum_choice(RestartMode), "none",
+            f"how a restart of {name} is requested", "restart_mode"),
+        row("MONITOR_MODE", kinds.enum_choice(CloudflaredMonitorMode), None,
+            f"how {name} is probed; none = not used on this node (disabled, never probed or "
+            "restarted), which forbids a restart mode other than none", "monitor_mode",
+            default_doc=f"the {name} restart mode"),
+        row("RESTART_COOLDOWN_SECS", kinds.integer(1, 3600), "30",
+            f"minimum gap between {name} restart requests", "restart_cooldown_secs"),
+        row("RESTART_TIMEOUT_SECS", kinds.integer(1, 60), "20",
+            f"{name} restart commands running longer are killed and count as failed",
+            "restart_timeout_secs"),
+        row("RESTART_BACKOFF_MAX_SECS", kinds.integer(1, 86400), "600",
+            f"cap of the backoff between {name} restart requests; at least the cooldown",
+            "restart_backoff_max_secs"),
+        row("SYSTEMD_UNIT", kinds.SYSTEMD_UNIT, f"{name}.service",
+            f"unit {probed} in systemd mode", "systemd_unit"),
+        row("OPENRC_SERVICE", kinds.OPENRC_SERVICE, name, f"service {probed} in openrc mode",
+            "openrc_service"),
+        row("PROBE_COMMAND", kinds.ARGV, None,
+            "probe for command monitor mode, exit status 0 = up (required there)",
+            "probe_command", needed_when=("monitor_mode", CloudflaredMonitorMode.COMMAND)),
+        row("RESTART_COMMAND", kinds.ARGV, None,
+            "restart command for command mode (required there)", "restart_command",
+            needed_when=("restart_mode", RestartMode.COMMAND)),
+        row("METRICS_URL", kinds.BASE_URL, None,
+            f"{name}'s metrics server for metrics monitor mode (required there); "
+            "GET {url}/ready answering 200 = up",
+            "metrics_url", needed_when=("monitor_mode", CloudflaredMonitorMode.METRICS)),
+    )
+    # fmt: on
+    return tuple(
+        row for row in rows if defaults.chosen_probe or row.field not in _CHOSEN_PROBE_FIELDS
+    )
+
+
+# The inputs of the rules between values, named for `load_settings`; they fill no field.
+# fmt: off
+BIND = Setting("XP_BIND", kinds.address(min_port=0), "127.0.0.1:62416",
+               "HTTP listen address; port 0 picks a free port (for tests)")
+NODE_ID = Setting("XP_NODE_ID", kinds.NODE_ID, None,
+                  "this node's id; required with XP_CLUSTER_FILE and one of its node_ids",
+                  default_doc="generated once, kept in ${XP_DATA_DIR}/node_id")
 NODE_NAME = Setting(
-    "XP_NODE_NAME",
-    _DisplayName(),
-    None,
-    "this node's display name",
-    default_doc="the node_name in XP_CLUSTER_FILE, else the host name (first 64 characters)",
-)
-CLUSTER_FILE = Setting(
-    "XP_CLUSTER_FILE",
-    _PathKind(),
-    None,
-    "TOML file listing the cluster's nodes",
-    default_doc="unset: a cluster of this node alone",
-)
+    "XP_NODE_NAME", kinds.checked(f"1..{NAME_MAX_CHARS} printable characters", kinds.name_problem),
+    None, "this node's display name",
+    default_doc="the node_name in XP_CLUSTER_FILE, else the host name (first 64 characters)")
+CLUSTER_FILE = Setting("XP_CLUSTER_FILE", kinds.PATH, None,
+                       "TOML file listing the cluster's nodes",
+                       default_doc="unset: a cluster of this node alone")
 CLUSTER_SECRET_FILE = Setting(
-    "XP_CLUSTER_SECRET_FILE",
-    _PathKind(),
-    None,
+    "XP_CLUSTER_SECRET_FILE", kinds.PATH, None,
     "file holding the key for internal signatures (at least 32 bytes once surrounding "
-    "whitespace is stripped); required when the cluster has more than one node",
-)
-CLUSTER_CA_FILE = Setting(
-    "XP_CLUSTER_CA_FILE",
-    _PathKind(),
-    None,
-    "PEM file of trust roots for peers' https:// base URLs",
-    default_doc="the system trust store",
-)
-ADMIN_TOKEN = Setting(
-    "XP_ADMIN_TOKEN",
-    _Token(),
-    None,
-    "bearer token for /api/admin/*; may be empty only when XP_BIND is a loopback "
-    "address (prefer the variable: a flag shows in the process list)",
-    default_doc="empty",
-    secret=True,
-)
-RUNTIME_FANOUT_TIMEOUT_SECS = Setting(
-    "XP_RUNTIME_FANOUT_TIMEOUT_SECS",
-    _SECS_60,
-    "5",
-    "deadline for one remote node in the aggregated runtime list",
-)
-SSE_MAX_STREAMS = Setting(
-    "XP_SSE_MAX_STREAMS",
-    _Integer(1, 10000),
-    "256",
-    "concurrent SSE streams this node serves; beyond it new ones get 503",
-)
-XRAY_API_ADDR = Setting(
-    "XP_XRAY_API_ADDR", _Address(min_port=1), "127.0.0.1:10085", "xray's gRPC API address"
-)
-XRAY_HEALTH_INTERVAL_SECS = Setting(
-    "XP_XRAY_HEALTH_INTERVAL_SECS", _Integer(1, 30), "2", "seconds between xray probes"
-)
-XRAY_HEALTH_FAILS_BEFORE_DOWN = Setting(
-    "XP_XRAY_HEALTH_FAILS_BEFORE_DOWN",
-    _FAILS,
-    "3",
-    "consecutive failed probes before xray is down",
-)
-XRAY_RESTART_MODE = Setting(
-    "XP_XRAY_RESTART_MODE", _RESTART_MODES, "none", "how a restart of xray is requested"
-)
-XRAY_RESTART_COOLDOWN_SECS = Setting(
-    "XP_XRAY_RESTART_COOLDOWN_SECS",
-    _COOLDOWN,
-    "30",
-    "minimum gap between xray restart requests",
-)
-XRAY_RESTART_TIMEOUT_SECS = Setting(
-    "XP_XRAY_RESTART_TIMEOUT_SECS",
-    _SECS_60,
-    "20",
-    "an xray restart command running longer is killed and counts as failed",
-)
-XRAY_RESTART_BACKOFF_MAX_SECS = Setting(
-    "XP_XRAY_RESTART_BACKOFF_MAX_SECS",
-    _BACKOFF,
-    "600",
-    "cap of the backoff between xray restart requests; at least the cooldown",
-)
-XRAY_SYSTEMD_UNIT = Setting(
-    "XP_XRAY_SYSTEMD_UNIT", _SYSTEMD_UNIT, "xray.service", "unit restarted in systemd mode"
-)
-XRAY_OPENRC_SERVICE = Setting(
-    "XP_XRAY_OPENRC_SERVICE", _OPENRC_SERVICE, "xray", "service restarted in openrc mode"
-)
-XRAY_RESTART_COMMAND = Setting(
-    "XP_XRAY_RESTART_COMMAND",
-    _Argv(),
-    None,
-    "restart command for command mode (required there)",
-)
-CLOUDFLARED_HEALTH_INTERVAL_SECS = Setting(
-    "XP_CLOUDFLARED_HEALTH_INTERVAL_SECS", _SECS_60, "5", "seconds between cloudflared probes"
-)
-CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN = Setting(
-    "XP_CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN",
-    _FAILS,
-    "3",
-    "consecutive failed probes before cloudflared is down",
-)
-CLOUDFLARED_RESTART_MODE = Setting(
-    "XP_CLOUDFLARED_RESTART_MODE",
-    _RESTART_MODES,
-    "none",
-    "how a restart of cloudflared is requested",
-)
-CLOUDFLARED_MONITOR_MODE = Setting(
-    "XP_CLOUDFLARED_MONITOR_MODE",
-    _enum_choice(CloudflaredMonitorMode),
-    None,
-    "how cloudflared is probed; none = not used on this node (disabled, never "
-    "probed or restarted), which forbids a restart mode other than none",
-    default_doc="the cloudflared restart mode",
-)
-CLOUDFLARED_RESTART_COOLDOWN_SECS = Setting(
-    "XP_CLOUDFLARED_RESTART_COOLDOWN_SECS",
-    _COOLDOWN,
-    "30",
-    "minimum gap between cloudflared restart requests",
-)
-CLOUDFLARED_RESTART_TIMEOUT_SECS = Setting(
-    "XP_CLOUDFLARED_RESTART_TIMEOUT_SECS",
-    _SECS_60,
-    "20",
-    "a cloudflared restart command running longer is killed and counts as failed",
-)
-CLOUDFLARED_RESTART_BACKOFF_MAX_SECS = Setting(
-    "XP_CLOUDFLARED_RESTART_BACKOFF_MAX_SECS",
-    _BACKOFF,
-    "600",
-    "cap of the backoff between cloudflared restart requests; at least the cooldown",
-)
-CLOUDFLARED_SYSTEMD_UNIT = Setting(
-    "XP_CLOUDFLARED_SYSTEMD_UNIT",
-    _SYSTEMD_UNIT,
-    "cloudflared.service",
-    "unit probed/restarted in systemd mode",
-)
-CLOUDFLARED_OPENRC_SERVICE = Setting(
-    "XP_CLOUDFLARED_OPENRC_SERVICE",
-    _OPENRC_SERVICE,
-    "cloudflared",
-    "service probed/restarted in openrc mode",
-)
-CLOUDFLARED_PROBE_COMMAND = Setting(
-    "XP_CLOUDFLARED_PROBE_COMMAND",
-    _Argv(),
-    None,
-    "probe for command monitor mode, exit status 0 = up (required there)",
-)
-CLOUDFLARED_RESTART_COMMAND = Setting(
-    "XP_CLOUDFLARED_RESTART_COMMAND",
-    _Argv(),
-    None,
-    "restart command for command mode (required there)",
-)
-CLOUDFLARED_METRICS_URL = Setting(
-    "XP_CLOUDFLARED_METRICS_URL",
-    _BaseUrl(),
-    None,
-    "cloudflared's metrics server for metrics monitor mode (required there); "
-    "GET {url}/ready answering 200 = up",
-)
-LOG_LEVEL = Setting(
-    "XP_LOG_LEVEL",
-    _Choice(("debug", "info", "warning", "error"), str),
-    "info",
-    "lowest level logged",
-)
-LOG_FORMAT = Setting(
-    "XP_LOG_FORMAT",
-    _enum_choice(LogFormat),
-    "text",
-    "log record format, one line per record on stderr",
-)
+    "whitespace is stripped); required when the cluster has more than one node")
 
 SETTINGS: tuple[Setting[Any], ...] = (
     BIND,
-    DATA_DIR,
+    Setting("XP_DATA_DIR", kinds.PATH, "./data", "state directory, created if missing",
+            "data_dir"),
     NODE_ID,
     NODE_NAME,
     CLUSTER_FILE,
     CLUSTER_SECRET_FILE,
-    CLUSTER_CA_FILE,
-    ADMIN_TOKEN,
-    RUNTIME_FANOUT_TIMEOUT_SECS,
-    SSE_MAX_STREAMS,
-    XRAY_API_ADDR,
-    XRAY_HEALTH_INTERVAL_SECS,
-    XRAY_HEALTH_FAILS_BEFORE_DOWN,
-    XRAY_RESTART_MODE,
-    XRAY_RESTART_COOLDOWN_SECS,
-    XRAY_RESTART_TIMEOUT_SECS,
-    XRAY_RESTART_BACKOFF_MAX_SECS,
-    XRAY_SYSTEMD_UNIT,
-    XRAY_OPENRC_SERVICE,
-    XRAY_RESTART_COMMAND,
-    CLOUDFLARED_HEALTH_INTERVAL_SECS,
-    CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN,
-    CLOUDFLARED_RESTART_MODE,
-    CLOUDFLARED_MONITOR_MODE,
-    CLOUDFLARED_RESTART_COOLDOWN_SECS,
-    CLOUDFLARED_RESTART_TIMEOUT_SECS,
-    CLOUDFLARED_RESTART_BACKOFF_MAX_SECS,
-    CLOUDFLARED_SYSTEMD_UNIT,
-    CLOUDFLARED_OPENRC_SERVICE,
-    CLOUDFLARED_PROBE_COMMAND,
-    CLOUDFLARED_RESTART_COMMAND,
-    CLOUDFLARED_METRICS_URL,
-    LOG_LEVEL,
-    LOG_FORMAT,
+    Setting("XP_CLUSTER_CA_FILE", kinds.PATH, None,
+            "PEM file of trust roots for peers' https:// base URLs", "cluster_ca_file",
+            default_doc="the system trust store"),
+    Setting("XP_ADMIN_TOKEN", kinds.TOKEN, None,
+            "bearer token for /api/admin/*; may be empty only when XP_BIND is a loopback "
+            "address (prefer the variable: a flag shows in the process list)", "admin_token",
+            default_doc="empty", secret=True),
+    Setting("XP_RUNTIME_FANOUT_TIMEOUT_SECS", kinds.integer(1, 60), "5",
+            "deadline for one remote node in the aggregated runtime list",
+            "runtime_fanout_timeout_secs"),
+    Setting("XP_SSE_MAX_STREAMS", kinds.integer(1, 10000), "256",
+            "concurrent SSE streams this node serves; beyond it new ones get 503",
+            "sse_max_streams"),
+    Setting("XP_XRAY_API_ADDR", kinds.NETLOC, "127.0.0.1:10085", "xray's gRPC API address",
+            "api_addr", Component.XRAY),
+    *(row for component in COMPONENT_DEFAULTS for row in _component_rows(component)),
+    Setting("XP_LOG_LEVEL", kinds.choice(("debug", "info", "warning", "error"), str), "info",
+            "lowest level logged", "log_level"),
+    Setting("XP_LOG_FORMAT", kinds.enum_choice(LogFormat), "text",
+            "log record format, one line per record on stderr", "log_format"),
 )
+# fmt: on
 """Every `XP_*` setting, in the order of CONTRACT §1."""
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@attrs.frozen
+class SettingsGroup:
+    """A heading of the reference (and of `--help`) and the settings under it, in table order."""
+
+    title: str
+    settings: tuple[Setting[Any], ...]
+    note: str | None = None
+
+
+def settings_groups() -> tuple[SettingsGroup, ...]:
+    """Every setting of `SETTINGS`, grouped: the node, the cluster, each component, logging."""
+
+    def node_settings(prefix: str) -> tuple[Setting[Any], ...]:
+        return tuple(s for s in SETTINGS if s.component is None and s.name.startswith(prefix))
+
+    cluster, log = node_settings("XP_CLUSTER_"), node_settings("XP_LOG_")
+    grouped = {setting.name for setting in (*cluster, *log)}
+    return (
+        SettingsGroup(
+            "The node and its API",
+            tuple(s for s in node_settings("XP_") if s.name not in grouped),
+        ),
+        SettingsGroup("The cluster", cluster),
+        *(
+            SettingsGroup(
+                component.value,
+                tuple(s for s in SETTINGS if s.component is component),
+                defaults.note(component),
+            )
+            for component, defaults in COMPONENT_DEFAULTS.items()
+        ),
+        SettingsGroup("Logging", log),
+    )
 
 
 # --- flags -----------------------------------------------------------------------
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per setting to `parser` (dest = the variable's name, default None)."""
-    group = parser.add_argument_group(
-        "settings", "Each flag overrides the environment variable named in its help."
-    )
-    for setting in SETTINGS:
-        # argparse expands '%' in help text.
-        help_text = (
-            f"{setting.help} [{setting.name}; default: {setting.default_text}; "
-            f"allowed: {setting.allowed}]"
-        ).replace("%", "%%")
-        group.add_argument(
-            setting.flag,
-            dest=setting.name,
-            default=None,
-            metavar="VALUE",
-            help=help_text,
-        )
+    """Add one flag per setting to `parser` (dest = the variable's name, default None),
+    grouped as the reference groups them."""
+    for group in settings_groups():
+        arguments = parser.add_argument_group(f"settings: {group.title}", group.note)
+        for setting in group.settings:
+            # argparse expands '%' in help text.
+            help_text = (
+                f"{setting.help} [{setting.name}; default: {setting.default_text}; "
+                f"allowed: {setting.allowed}]"
+            ).replace("%", "%%")
+            arguments.add_argument(
+                setting.flag, dest=setting.name, default=None, metavar="VALUE", help=help_text
+            )
 
 
 def flags_from_namespace(namespace: argparse.Namespace) -> dict[str, str | None]:
@@ -706,7 +402,7 @@ class _Raw:
             return None
         try:
             return setting.kind.parse(raw)
-        except _Invalid as exc:
+        except kinds.Invalid as exc:
             shown = " (value hidden)" if setting.secret else f"={_show(raw)}"
             raise ConfigError(f"{setting.name}{shown} {exc}") from None
 
@@ -715,6 +411,14 @@ class _Raw:
         value = self.get(setting)
         assert value is not None, f"{setting.name} has no default"
         return value
+
+
+def _unknown_setting(name: str) -> str:
+    """The warning for an `XP_*` variable that is no setting, naming the closest one."""
+    closest = difflib.get_close_matches(name, _BY_NAME, n=1)
+    return f"{name} is not a known setting; " + (
+        f"did you mean {closest[0]}?" if closest else "ignored"
+    )
 
 
 def load_settings(
@@ -738,171 +442,117 @@ def load_settings(
     for setting in SETTINGS:  # each value on its own first, in table order
         raw.get(setting)
     warnings = [
-        f"{name} is not a known setting; ignored"
+        _unknown_setting(name)
         for name in sorted(env)
         if name.startswith("XP_") and name not in _BY_NAME
     ]
+    fields: dict[str, Any] = {
+        setting.field: raw.get(setting)
+        for setting in SETTINGS
+        if setting.field is not None and setting.component is None
+    }
+    fields["components"] = {
+        component: _component_settings(raw, component, warnings) for component in COMPONENT_DEFAULTS
+    }
+    fields.update(_node_fields(raw, fields, warnings, host_name, create_files=create_files))
+    return LoadedSettings(Settings(**fields), tuple(warnings))
 
+
+def _component_settings(raw: _Raw, component: Component, warnings: list[str]) -> ComponentSettings:
+    """The component's `ComponentSettings`: its rows' values, then the rules between them."""
+    rows = {s.field: s for s in SETTINGS if s.component is component and s.field is not None}
+    values: dict[str, Any] = {field: raw.get(setting) for field, setting in rows.items()}
+    # How each value appears in the messages about it: `XP_XRAY_RESTART_MODE=command`.
+    shown = {field: f"{setting.name}={values[field]}" for field, setting in rows.items()}
+    if values["restart_backoff_max_secs"] < values["restart_cooldown_secs"]:
+        raise ConfigError(
+            f"{shown['restart_backoff_max_secs']} is less than "
+            f"{shown['restart_cooldown_secs']}; it must be at least the cooldown"
+        )
+
+    def check_needed(mode_field: str) -> None:
+        """The settings needed in one mode of `mode_field`: required there, else unused."""
+        for setting in rows.values():
+            if setting.field is None or setting.needed_when is None:
+                continue
+            needed_field, needed_mode = setting.needed_when
+            if needed_field != mode_field:
+                continue
+            if values[mode_field] is not needed_mode:
+                if raw.given(setting):
+                    warnings.append(
+                        f"{setting.name} is set but ignored because {shown[mode_field]}"
+                    )
+            elif values[setting.field] is None:
+                raise ConfigError(f"{setting.name} is required when {shown[mode_field]}")
+
+    check_needed("restart_mode")
+    monitor = rows.get("monitor_mode")
+    if monitor is not None:
+        restart_mode = values["restart_mode"]
+        if values["monitor_mode"] is None:  # it follows the restart mode
+            values["monitor_mode"] = CloudflaredMonitorMode(restart_mode.value)
+            shown["monitor_mode"] = (
+                f"{monitor.name} is {values['monitor_mode']} "
+                f"(by default, as {shown['restart_mode']})"
+            )
+        if values["monitor_mode"] is CloudflaredMonitorMode.NONE and restart_mode != "none":
+            raise ConfigError(
+                f"{shown['restart_mode']} needs {component} to be monitored, "
+                f"but {monitor.name}=none"
+            )
+        check_needed("monitor_mode")
+    return ComponentSettings(**values)
+
+
+def _node_fields(
+    raw: _Raw,
+    fields: Mapping[str, Any],
+    warnings: list[str],
+    host_name: str | None,
+    *,
+    create_files: bool,
+) -> dict[str, Any]:
+    """The `Settings` fields no single setting fills: the rules between the node's settings,
+    then the files they name."""
     bind = raw.value(BIND)
-    data_dir = raw.value(DATA_DIR)
-    explicit_node_id = raw.get(NODE_ID)
-    explicit_node_name = raw.get(NODE_NAME)
-    cluster_file = raw.get(CLUSTER_FILE)
-    secret_file = raw.get(CLUSTER_SECRET_FILE)
-    ca_file = raw.get(CLUSTER_CA_FILE)
-    admin_token = raw.get(ADMIN_TOKEN) or ""
-    fanout_timeout = raw.value(RUNTIME_FANOUT_TIMEOUT_SECS)
-    sse_max_streams = raw.value(SSE_MAX_STREAMS)
-    xray_api_addr = raw.value(XRAY_API_ADDR)
-    xray = _xray_settings(raw, warnings)
-    cloudflared = _cloudflared_settings(raw, warnings)
-    log_level = raw.value(LOG_LEVEL)
-    log_format = raw.value(LOG_FORMAT)
-
-    if not admin_token and not is_loopback_host(bind.host):
+    if not fields["admin_token"] and not is_loopback_host(bind.host):
         raise ConfigError(
             f"XP_ADMIN_TOKEN is empty, which is allowed only when XP_BIND is a loopback "
             f"address, and XP_BIND={_show(bind.netloc)} is not"
         )
-
+    node_id = raw.get(NODE_ID)
+    cluster_file = raw.get(CLUSTER_FILE)
     listed: tuple[ClusterNode, ...] | None = None
     if cluster_file is not None:
         listed = _read_cluster_file(cluster_file)
-        explicit_node_id = _listed_node_id(explicit_node_id, cluster_file, listed)
-    if ca_file is not None:
-        _check_ca_file(ca_file)
+        node_id = _listed_node_id(node_id, cluster_file, listed)
+    if fields["cluster_ca_file"] is not None:
+        _check_ca_file(fields["cluster_ca_file"])
+    secret_file = raw.get(CLUSTER_SECRET_FILE)
     cluster_secret = _read_secret(secret_file, 1 if listed is None else len(listed), warnings)
 
+    data_dir = fields["data_dir"]
     if create_files:
         _make_data_dir(data_dir)
-        node_id = explicit_node_id or _persistent_node_id(data_dir)
+        node_id = node_id or _persistent_node_id(data_dir)
     else:
-        node_id = explicit_node_id or NODE_ID_NOT_CREATED
-    cluster: tuple[ClusterNode, ...]
+        node_id = node_id or NODE_ID_NOT_CREATED
+    node_name = raw.get(NODE_NAME)
     if listed is None:
-        node_name = explicit_node_name or _host_node_name(host_name, node_id)
-        cluster = (ClusterNode(node_id, node_name, f"http://{bind.netloc}"),)
+        node_name = node_name or _host_node_name(host_name, node_id)
+        listed = (ClusterNode(node_id, node_name, f"http://{bind.netloc}"),)
     else:
-        entry = next(node for node in listed if node.node_id == node_id)
-        node_name = explicit_node_name or entry.node_name
-        cluster = listed
-
-    settings = Settings(
-        bind_host=bind.host,
-        bind_port=bind.port,
-        data_dir=data_dir,
-        node_id=node_id,
-        node_name=node_name,
-        cluster=cluster,
-        cluster_secret=cluster_secret,
-        cluster_ca_file=ca_file,
-        admin_token=admin_token,
-        runtime_fanout_timeout_secs=fanout_timeout,
-        sse_max_streams=sse_max_streams,
-        xray_api_addr=xray_api_addr.netloc,
-        xray=xray,
-        cloudflared=cloudflared,
-        log_level=log_level,
-        log_format=log_format,
-    )
-    return LoadedSettings(settings, tuple(warnings))
-
-
-def _check_backoff(raw: _Raw, cooldown: Setting[int], backoff: Setting[int]) -> None:
-    if raw.value(backoff) < raw.value(cooldown):
-        raise ConfigError(
-            f"{backoff.name}={raw.value(backoff)} is less than "
-            f"{cooldown.name}={raw.value(cooldown)}; it must be at least the cooldown"
-        )
-
-
-def _restart_command(
-    raw: _Raw, mode_setting: Setting[RestartMode], command: Setting[tuple[str, ...]]
-) -> tuple[str, ...] | None:
-    mode = raw.value(mode_setting)
-    argv = raw.get(command)
-    if mode is RestartMode.COMMAND and argv is None:
-        raise ConfigError(f"{command.name} is required when {mode_setting.name}=command")
-    return argv
-
-
-def _unused(raw: _Raw, setting: Setting[Any], because: str, warnings: list[str]) -> None:
-    if raw.given(setting):
-        warnings.append(f"{setting.name} is set but ignored because {because}")
-
-
-def _supervision(raw: _Raw, component: str) -> dict[str, Any]:
-    """The settings xray and cloudflared share (`XP_{COMPONENT}_…`), as
-    `ComponentSettings` fields; the backoff is checked against the cooldown first."""
-
-    def setting(suffix: str) -> Setting[Any]:
-        return _BY_NAME[f"XP_{component}_{suffix}"]
-
-    _check_backoff(raw, setting("RESTART_COOLDOWN_SECS"), setting("RESTART_BACKOFF_MAX_SECS"))
+        node_name = node_name or next(n.node_name for n in listed if n.node_id == node_id)
     return {
-        "health_interval_secs": raw.value(setting("HEALTH_INTERVAL_SECS")),
-        "fails_before_down": raw.value(setting("HEALTH_FAILS_BEFORE_DOWN")),
-        "restart_mode": raw.value(setting("RESTART_MODE")),
-        "restart_cooldown_secs": raw.value(setting("RESTART_COOLDOWN_SECS")),
-        "restart_timeout_secs": raw.value(setting("RESTART_TIMEOUT_SECS")),
-        "restart_backoff_max_secs": raw.value(setting("RESTART_BACKOFF_MAX_SECS")),
-        "systemd_unit": raw.value(setting("SYSTEMD_UNIT")),
-        "openrc_service": raw.value(setting("OPENRC_SERVICE")),
-        "restart_command": _restart_command(
-            raw, setting("RESTART_MODE"), setting("RESTART_COMMAND")
-        ),
+        "bind_host": bind.host,
+        "bind_port": bind.port,
+        "admin_token": fields["admin_token"] or "",
+        "node_id": node_id,
+        "node_name": node_name,
+        "cluster": listed,
+        "cluster_secret": cluster_secret,
     }
-
-
-def _xray_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
-    common = _supervision(raw, "XRAY")
-    mode = common["restart_mode"]
-    if mode is not RestartMode.COMMAND:
-        _unused(raw, XRAY_RESTART_COMMAND, f"XP_XRAY_RESTART_MODE={mode}", warnings)
-    return ComponentSettings(**common)
-
-
-def _cloudflared_settings(raw: _Raw, warnings: list[str]) -> ComponentSettings:
-    common = _supervision(raw, "CLOUDFLARED")
-    restart_mode = common["restart_mode"]
-    monitor_mode = raw.get(CLOUDFLARED_MONITOR_MODE)
-    monitor_shown = f"XP_CLOUDFLARED_MONITOR_MODE={monitor_mode}"
-    if monitor_mode is None:
-        monitor_mode = CloudflaredMonitorMode(restart_mode.value)
-        monitor_shown = (
-            f"XP_CLOUDFLARED_MONITOR_MODE is {monitor_mode} "
-            f"(by default, as XP_CLOUDFLARED_RESTART_MODE={restart_mode})"
-        )
-    probe_command = raw.get(CLOUDFLARED_PROBE_COMMAND)
-    metrics_url = raw.get(CLOUDFLARED_METRICS_URL)
-    if monitor_mode is CloudflaredMonitorMode.NONE and restart_mode is not RestartMode.NONE:
-        raise ConfigError(
-            f"XP_CLOUDFLARED_RESTART_MODE={restart_mode} needs cloudflared to be monitored, "
-            f"but XP_CLOUDFLARED_MONITOR_MODE=none"
-        )
-    if monitor_mode is CloudflaredMonitorMode.COMMAND and probe_command is None:
-        raise ConfigError(f"XP_CLOUDFLARED_PROBE_COMMAND is required when {monitor_shown}")
-    if monitor_mode is CloudflaredMonitorMode.METRICS and metrics_url is None:
-        raise ConfigError(
-            "XP_CLOUDFLARED_METRICS_URL is required when XP_CLOUDFLARED_MONITOR_MODE=metrics"
-        )
-    if restart_mode is not RestartMode.COMMAND:
-        _unused(
-            raw,
-            CLOUDFLARED_RESTART_COMMAND,
-            f"XP_CLOUDFLARED_RESTART_MODE={restart_mode}",
-            warnings,
-        )
-    if monitor_mode is not CloudflaredMonitorMode.COMMAND:
-        _unused(raw, CLOUDFLARED_PROBE_COMMAND, monitor_shown, warnings)
-    if monitor_mode is not CloudflaredMonitorMode.METRICS:
-        _unused(raw, CLOUDFLARED_METRICS_URL, monitor_shown, warnings)
-    return ComponentSettings(
-        **common,
-        monitor_mode=monitor_mode,
-        probe_command=probe_command,
-        metrics_url=metrics_url,
-    )
 
 
 def _os_reason(exc: OSError) -> str:
@@ -1010,7 +660,7 @@ def _cluster_node(
     """The `[[nodes]]` entry at `index`; `fail` turns a problem into the file's error."""
     node_id = entry.get("node_id")
     where = f"nodes[{index}]"
-    if isinstance(node_id, str) and _NODE_ID_RE.fullmatch(node_id):
+    if isinstance(node_id, str) and kinds.NODE_ID_RE.fullmatch(node_id):
         where += f" ({node_id})"
 
     def field_fail(problem: str) -> ConfigError:
@@ -1033,12 +683,12 @@ def _cluster_node(
             raise field_fail(f"{field} must be a string, not {_toml_type(value)}")
         values[field] = value
 
-    if not _NODE_ID_RE.fullmatch(values["node_id"]):
-        raise field_fail(f"node_id {_quote(values['node_id'])} is not {_NODE_ID.description}")
-    name_problem = _name_problem(values["node_name"])
+    if not kinds.NODE_ID_RE.fullmatch(values["node_id"]):
+        raise field_fail(f"node_id {_quote(values['node_id'])} is not {kinds.NODE_ID.allowed}")
+    name_problem = kinds.name_problem(values["node_name"])
     if name_problem is not None:
         raise field_fail(f"node_name {_quote(values['node_name'])} {name_problem}")
-    url_problem = _base_url_problem(values["api_base_url"])
+    url_problem = kinds.base_url_problem(values["api_base_url"])
     if url_problem is not None:
         raise field_fail(f"api_base_url {_quote(values['api_base_url'])} {url_problem}")
     access_host = values.get("access_host")
@@ -1142,9 +792,9 @@ def _persistent_node_id(data_dir: Path) -> str:
                 f"{shown} is larger than {MAX_NODE_ID_FILE_BYTES} bytes, which no node id "
                 f"needs; fix or remove it"
             )
-        if _NODE_ID_RE.fullmatch(text) is None:
+        if kinds.NODE_ID_RE.fullmatch(text) is None:
             raise ConfigError(
-                f"{shown} holds {_show(text)}, which is not {_NODE_ID.description}; "
+                f"{shown} holds {_show(text)}, which is not {kinds.NODE_ID.allowed}; "
                 f"fix or remove it"
             )
         return text
@@ -1166,4 +816,4 @@ def _persistent_node_id(data_dir: Path) -> str:
 
 def _host_node_name(host_name: str | None, node_id: str) -> str:
     name = (socket.gethostname() if host_name is None else host_name)[:NAME_MAX_CHARS]
-    return name if _name_problem(name) is None else node_id
+    return name if kinds.name_problem(name) is None else node_id

@@ -3,8 +3,8 @@
 ```
 serve_node                 loads the state, records the start, and at the end the stop
 ├─ recorder.run            persists the state file when due
-├─ supervisor: xray        (restarted with backoff if it crashes)
-└─ supervisor: cloudflared, unless disabled
+└─ supervisor: COMPONENT   one per enabled component (xray; cloudflared unless
+                           disabled), restarted with backoff if it crashes
 ```
 
 `xpagent.agent` puts this beside the HTTP server under the root nursery.
@@ -22,28 +22,24 @@ import attrs
 import httpx
 import trio
 
-from xpagent.core import Component, NodeRuntime
+from xpagent.core import NodeRuntime
 
 from ._clock import WallClock, system_clock
 from ._hub import Hub
 from ._logging import logger
-from ._probes import XrayProbe, build_cloudflared_probe, open_grpc_client
+from ._probes import ProbeClients, open_grpc_client
 from ._recorder import Recorder
-from ._restarters import build_restarter
 from ._settings import Settings
 from ._state_store import STATE_FILE_NAME, load_state
-from ._supervisor import Supervisor, keep_running
+from ._supervisor import keep_running, supervisors_for
 
 __all__ = [
     "FINAL_WRITE_GRACE_SECS",
-    "XRAY_PROBE_DEADLINE_SECS",
     "NodeHandle",
     "open_http_client",
     "serve_node",
 ]
 
-XRAY_PROBE_DEADLINE_SECS = 1.0
-CLOUDFLARED_PROBE_DEADLINE_SECS = 5.0
 FINAL_WRITE_GRACE_SECS = 3.0
 
 
@@ -86,7 +82,7 @@ async def serve_node(
     Raises StateStoreError when the final write of the state file fails.
     """
     path = settings.data_dir / STATE_FILE_NAME
-    cloudflared_enabled = settings.cloudflared.enabled
+    enabled = {component for component, own in settings.components.items() if own.enabled}
     loaded = await trio.to_thread.run_sync(
         lambda: load_state(path, node_id=settings.node_id, now=clock())
     )
@@ -98,20 +94,10 @@ async def serve_node(
             loaded.kept_aside,
             extra={"component": "xp", "reason": loaded.reset_reason},
         )
-    runtime = loaded.runtime or NodeRuntime.new(
-        settings.node_id, cloudflared_enabled=cloudflared_enabled
-    )
+    runtime = loaded.runtime or NodeRuntime.new(settings.node_id, enabled=enabled)
     recorder = Recorder(runtime, path=path, hub=Hub(), clock=clock)
-    now = recorder.now()
-    recorder.apply(
-        runtime.started(
-            now,
-            cloudflared_enabled=cloudflared_enabled,
-            previous=loaded.previous,
-            reset_reason=loaded.reset_reason,
-            monotonic=recorder.monotonic(),
-        ),
-        at=now,
+    recorder.record_start(
+        enabled=enabled, previous=loaded.previous, reset_reason=loaded.reset_reason
     )
     try:
         async with (
@@ -120,31 +106,8 @@ async def serve_node(
             trio.open_nursery() as nursery,
         ):
             await nursery.start(recorder.run)
-            supervisors = [
-                Supervisor(
-                    component=Component.XRAY,
-                    probe=XrayProbe(grpc_client, settings.xray_api_addr),
-                    restarter=build_restarter(settings.xray),
-                    settings=settings.xray,
-                    recorder=recorder,
-                    probe_deadline_secs=XRAY_PROBE_DEADLINE_SECS,
-                )
-            ]
-            cloudflared_probe = build_cloudflared_probe(settings.cloudflared, http_client)
-            if cloudflared_probe is not None:
-                supervisors.append(
-                    Supervisor(
-                        component=Component.CLOUDFLARED,
-                        probe=cloudflared_probe,
-                        restarter=build_restarter(settings.cloudflared),
-                        settings=settings.cloudflared,
-                        recorder=recorder,
-                        probe_deadline_secs=min(
-                            CLOUDFLARED_PROBE_DEADLINE_SECS,
-                            float(settings.cloudflared.health_interval_secs),
-                        ),
-                    )
-                )
+            clients = ProbeClients(http=http_client, grpc=grpc_client)
+            supervisors = supervisors_for(settings.components, recorder=recorder, clients=clients)
             for supervisor in supervisors:
                 await nursery.start(
                     keep_running, f"{supervisor.component} supervisor", supervisor.run

@@ -11,16 +11,20 @@ failure with a short human reason. The supervisor bounds it with its deadline
 - `CommandProbe`: a program's exit status (0 = up); `systemd_probe` and
   `openrc_probe` are the init-system flavours.
 - `MetricsProbe`: cloudflared's `GET {metrics_url}/ready`, 200 = up.
+
+`PROBES` says which probe each supervised component gets (its builder from the
+component's settings, and its deadline).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Protocol, assert_never
 
 import attrs
 import httpx
 
-from xpagent.core import ProbeResult
+from xpagent.core import Component, ProbeResult
 
 from ._commands import command_argv, run_command
 from ._settings import CloudflaredMonitorMode, ComponentSettings
@@ -29,12 +33,17 @@ from ._transport_errors import describe_transport_error
 __all__ = [
     "GET_STATS_PATH",
     "GRPC_STATUS_NAMES",
+    "PROBES",
     "PROBE_COUNTER_NAME",
     "CommandProbe",
     "MetricsProbe",
     "Probe",
+    "ProbeBuilder",
+    "ProbeClients",
+    "ProbeKind",
     "XrayProbe",
     "build_cloudflared_probe",
+    "build_xray_probe",
     "get_stats_request",
     "open_grpc_client",
     "openrc_probe",
@@ -256,3 +265,44 @@ def build_cloudflared_probe(
             raise ValueError("monitor mode metrics needs a metrics URL")
         return MetricsProbe(http_client, settings.metrics_url)
     assert_never(mode)
+
+
+@attrs.frozen
+class ProbeClients:
+    """The process's clients a probe may use: `http` (HTTP/1.1, the process's one)
+    and `grpc` (from `open_grpc_client`)."""
+
+    http: httpx.AsyncClient
+    grpc: httpx.AsyncClient
+
+
+#: Builds a component's probe from its settings; None when it is not used here.
+ProbeBuilder = Callable[[ComponentSettings, ProbeClients], "Probe | None"]
+
+
+def build_xray_probe(settings: ComponentSettings, clients: ProbeClients) -> Probe:
+    """xray is always probed, over its gRPC API at `settings.api_addr`."""
+    if not settings.api_addr:
+        raise ValueError("no API address: these are not xray's settings")
+    return XrayProbe(clients.grpc, settings.api_addr)
+
+
+@attrs.frozen
+class ProbeKind:
+    """How one component is probed: its builder, and how long one probe may take
+    at most (never longer than the component's health interval)."""
+
+    build: ProbeBuilder
+    deadline_secs: float
+
+
+#: Every supervised component's probe, keyed by component: a newly monitored
+#: component adds its builder and its row here (restarts are the same for all:
+#: `build_restarter`). CONTRACT §1: xray's probe has a 1 s deadline.
+PROBES: Mapping[Component, ProbeKind] = {
+    Component.XRAY: ProbeKind(build_xray_probe, deadline_secs=1.0),
+    Component.CLOUDFLARED: ProbeKind(
+        lambda settings, clients: build_cloudflared_probe(settings, clients.http),
+        deadline_secs=5.0,
+    ),
+}

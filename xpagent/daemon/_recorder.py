@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -30,13 +30,16 @@ from xpagent.core import (
     Component,
     ComponentState,
     Event,
+    EventIds,
     EventLevel,
     NodeRuntime,
+    PreviousRun,
     ProbeResult,
     RestartResult,
     Update,
     WriteSchedule,
     encode_state,
+    new_event_id,
 )
 
 from ._clock import WallClock
@@ -60,12 +63,15 @@ class Recorder:
         hub: Hub[Event],
         clock: WallClock,
         monotonic: Callable[[], float] = trio.current_time,
+        event_ids: EventIds = new_event_id,
         write_in_thread: bool = True,
     ):
-        """`monotonic` is the clock intervals are measured on (trio's, by default).
+        """`monotonic` is the clock intervals are measured on (trio's, by default);
+        `event_ids` the source of event ids (ULIDs, by default).
         `write_in_thread=False` writes on the trio thread: for virtual-time tests,
         where a worker thread would let the clock jump while the disk works."""
         self._runtime = runtime
+        self._ids = event_ids
         self._path = path
         self._hub = hub
         self._clock = clock
@@ -109,28 +115,55 @@ class Recorder:
         self._changed = trio.Event()
         return self._runtime
 
+    def record_start(
+        self,
+        *,
+        enabled: Collection[Component],
+        previous: PreviousRun | None,
+        reset_reason: str | None = None,
+    ) -> None:
+        now, monotonic = self.now(), self.monotonic()
+        update = self._runtime.started(
+            now,
+            enabled=enabled,
+            previous=previous,
+            reset_reason=reset_reason,
+            monotonic=monotonic,
+            ids=self._ids,
+        )
+        self.apply(update, at=now)
+
     def record_probe(
         self, component: Component, result: ProbeResult, *, fails_before_down: int
     ) -> ComponentState:
         now, monotonic = self.now(), self.monotonic()
         update = self._runtime.probed(
-            component, result, now, fails_before_down=fails_before_down, monotonic=monotonic
+            component,
+            result,
+            now,
+            fails_before_down=fails_before_down,
+            monotonic=monotonic,
+            ids=self._ids,
         )
         return self.apply(update, at=now).component(component)
 
     def record_restart_requested(self, component: Component, *, how: str) -> ComponentState:
         now, monotonic = self.now(), self.monotonic()
-        update = self._runtime.restart_requested(component, now, how=how, monotonic=monotonic)
+        update = self._runtime.restart_requested(
+            component, now, how=how, monotonic=monotonic, ids=self._ids
+        )
         return self.apply(update, at=now).component(component)
 
     def record_restart_finished(self, component: Component, result: RestartResult) -> None:
         now, monotonic = self.now(), self.monotonic()
-        update = self._runtime.restart_finished(component, result, now, monotonic=monotonic)
+        update = self._runtime.restart_finished(
+            component, result, now, monotonic=monotonic, ids=self._ids
+        )
         self.apply(update, at=now)
 
     def record_stop(self) -> None:
         now, monotonic = self.now(), self.monotonic()
-        self.apply(self._runtime.stopped(now, monotonic=monotonic), at=now)
+        self.apply(self._runtime.stopped(now, monotonic=monotonic, ids=self._ids), at=now)
 
     # -- persistence ---------------------------------------------------------
 

@@ -5,10 +5,13 @@ values, so every other part of the daemon depends on these types alone."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from ipaddress import ip_address
 from pathlib import Path
 
 import attrs
+
+from xpagent.core import Component
 
 __all__ = [
     "CloudflaredMonitorMode",
@@ -55,8 +58,10 @@ class ClusterNode:
 class ComponentSettings:
     """How one supervised component is probed and restarted.
 
-    `monitor_mode` is only meaningful for cloudflared (xray is always probed over
-    gRPC); `None` there means the component is not used on this node.
+    `api_addr` (`host:port` of its gRPC API) is xray's probe target; `monitor_mode`,
+    `probe_command` and `metrics_url` choose cloudflared's probe (xray is always
+    probed over gRPC, so its `monitor_mode` is None). Monitor mode `none` means the
+    component is not used on this node.
     """
 
     health_interval_secs: int
@@ -71,6 +76,7 @@ class ComponentSettings:
     monitor_mode: CloudflaredMonitorMode | None = None
     probe_command: tuple[str, ...] | None = None
     metrics_url: str | None = None
+    api_addr: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -97,11 +103,24 @@ class Settings:
     admin_token: str = attrs.field(repr=False)
     runtime_fanout_timeout_secs: int
     sse_max_streams: int
-    xray_api_addr: str
-    xray: ComponentSettings
-    cloudflared: ComponentSettings
+    #: Each supervised component's settings, in CONTRACT §1's order.
+    components: Mapping[Component, ComponentSettings]
     log_level: str
     log_format: LogFormat
+
+    @property
+    def xray(self) -> ComponentSettings:
+        return self.components[Component.XRAY]
+
+    @property
+    def cloudflared(self) -> ComponentSettings:
+        return self.components[Component.CLOUDFLARED]
+
+    @property
+    def xray_api_addr(self) -> str:
+        """`host:port` of xray's gRPC API (XP_XRAY_API_ADDR)."""
+        assert self.xray.api_addr is not None
+        return self.xray.api_addr
 
     @property
     def this_node(self) -> ClusterNode:

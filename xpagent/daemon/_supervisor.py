@@ -7,14 +7,16 @@ timeout (on timeout the command's whole process group is killed by the
 restarter's cancellation). A component that stays down is logged again at most
 every five minutes, not on every probe.
 
-`keep_running` restarts a crashed supervisor with backoff: one component's bug
-never takes the agent down.
+`supervisors_for` builds the supervisors of a node from its components'
+settings: each enabled component gets its probe (`PROBES`) and the restarter of
+its restart mode. `keep_running` restarts a crashed supervisor with backoff: one
+component's bug never takes the agent down.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 import trio
@@ -31,12 +33,12 @@ from xpagent.core import (
 )
 
 from ._logging import logger
-from ._probes import Probe
+from ._probes import PROBES, Probe, ProbeClients
 from ._recorder import Recorder
-from ._restarters import Restarter
+from ._restarters import Restarter, build_restarter
 from ._settings import ComponentSettings
 
-__all__ = ["STILL_DOWN_LOG_SECS", "Supervisor", "keep_running"]
+__all__ = ["STILL_DOWN_LOG_SECS", "Supervisor", "keep_running", "supervisors_for"]
 
 STILL_DOWN_LOG_SECS = 300.0
 CRASH_BACKOFF_INITIAL_SECS = 1.0
@@ -123,6 +125,32 @@ class Supervisor:
                     "reason": state.last_error,
                 },
             )
+
+
+def supervisors_for(
+    components: Mapping[Component, ComponentSettings],
+    *,
+    recorder: Recorder,
+    clients: ProbeClients,
+) -> list[Supervisor]:
+    """One supervisor per enabled component of `components`, in their order."""
+    supervisors = []
+    for component, settings in components.items():
+        kind = PROBES[component]
+        probe = kind.build(settings, clients) if settings.enabled else None
+        if probe is None:
+            continue
+        supervisors.append(
+            Supervisor(
+                component=component,
+                probe=probe,
+                restarter=build_restarter(settings),
+                settings=settings,
+                recorder=recorder,
+                probe_deadline_secs=min(kind.deadline_secs, float(settings.health_interval_secs)),
+            )
+        )
+    return supervisors
 
 
 async def keep_running(

@@ -1,13 +1,17 @@
-"""Short human reasons for httpx's transport errors.
+"""Short human reasons for httpx's transport errors, and what kind of failure each is.
 
 httpx wraps the socket error two or three levels deep (httpx → httpcore → trio →
 an `ExceptionGroup` of per-address attempts → `OSError`); operators want to read
 `connection refused`, not that chain. `describe_transport_error` digs the root
-cause out and falls back on the httpx class when there is none.
+cause out and falls back on the httpx class when there is none;
+`classify_transport_error` says which `TransportFailure` it was — a timeout, a
+connection that failed or broke, TLS, an answer that was not HTTP, a URL that
+cannot be asked — so that callers can raise their own error for each.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 import socket
 import ssl
@@ -15,7 +19,12 @@ from collections.abc import Iterator
 
 import httpx
 
-__all__ = ["describe_transport_error", "shorten_reason"]
+__all__ = [
+    "TransportFailure",
+    "classify_transport_error",
+    "describe_transport_error",
+    "shorten_reason",
+]
 
 _MAX_DETAIL_CHARS = 120
 
@@ -92,6 +101,17 @@ def _root_reasons(exc: BaseException) -> list[str]:
     return reasons
 
 
+def _closed_by_server(exc: httpx.HTTPError) -> str | None:
+    """The reason when `exc` is the server closing the connection instead of answering."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        message = str(exc)
+        if "disconnect" in message.lower():
+            return "connection closed by the server"
+        if "ConnectionTerminated" in message:  # an HTTP/2 GOAWAY
+            return "connection closed by the server (GOAWAY)"
+    return None
+
+
 def describe_transport_error(exc: httpx.HTTPError) -> str:
     """A short reason for a failed request: `connection refused`, `read timed out`, …"""
     if isinstance(exc, httpx.HTTPStatusError):
@@ -103,14 +123,44 @@ def describe_transport_error(exc: httpx.HTTPError) -> str:
     if roots:
         # Several addresses tried (IPv6, IPv4) may each have failed differently.
         return " / ".join(roots)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        message = str(exc)
-        if "disconnect" in message.lower():
-            return "connection closed by the server"
-        if "ConnectionTerminated" in message:  # an HTTP/2 GOAWAY
-            return "connection closed by the server (GOAWAY)"
+    closed = _closed_by_server(exc)
+    if closed is not None:
+        return closed
     for cls, reason in _CLASS_REASONS:
         if isinstance(exc, cls):
             detail = shorten_reason(str(exc))
             return f"{reason}: {detail}" if detail else reason
     return shorten_reason(f"{type(exc).__name__}: {exc}")
+
+
+class TransportFailure(enum.Enum):
+    """What kind of failure an httpx error was."""
+
+    #: No answer in time (connect, read, write or a free pooled connection).
+    TIMEOUT = "timeout"
+    #: No connection, or it broke: refused, reset, unreachable, unresolvable, closed.
+    CONNECTION = "connection"
+    #: The TLS handshake failed or the certificate was not trusted.
+    TLS = "tls"
+    #: Bytes came back that were not a usable HTTP answer.
+    PROTOCOL = "protocol"
+    #: The URL cannot be asked at all (an unsupported scheme).
+    URL = "url"
+
+
+def classify_transport_error(exc: httpx.HTTPError) -> TransportFailure:
+    """Which kind of failure `exc` was (an `HTTPStatusError` is a PROTOCOL one here:
+    callers that care check the status first)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportFailure.TIMEOUT
+    if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
+        return TransportFailure.TLS
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return TransportFailure.URL
+    if (
+        isinstance(exc, (httpx.NetworkError, httpx.ProxyError))
+        or _root_reasons(exc)
+        or _closed_by_server(exc) is not None
+    ):
+        return TransportFailure.CONNECTION
+    return TransportFailure.PROTOCOL

@@ -1,11 +1,12 @@
 """The three real agents: `python -m xpagent run` processes configured for the demo.
 
 Each agent gets its settings as `XP_*` variables (the demo's, never the user's),
-writes its log to `DIR/<node>/agent.log` and runs in its own session, so that a
-Ctrl-C in the terminal reaches only the demo, which then stops the agents itself:
-SIGTERM, a bounded wait for the clean exit (the agent writes its state file and
-exits 0), and SIGKILL for one that does not exit in time. That happens on every
-way out of `open_agents`, so no agent outlives the demo.
+writes its log to `DIR/<node>/agent.log` and is run by the package's one launcher,
+`xpagent.agent_process.run_agent_process`: in its own session, so that a Ctrl-C in
+the terminal reaches only the demo, which then stops the agents itself — SIGTERM, a
+bounded wait for the clean exit (the agent writes its state file and exits 0), and
+SIGKILL for one that does not exit in time. That happens on every way out of
+`open_agents`, so no agent outlives the demo.
 
 The settings make things visible within minutes: probes every 2 s, down after 3
 failures, a restart cooldown of 10 s and a backoff capped at 60 s.
@@ -13,24 +14,30 @@ failures, a restart cooldown of 10 s and a backoff capped at 60 s.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
-import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import attrs
 import httpx
 import trio
+
+from xpagent.agent_process import (
+    AgentProcess,
+    AgentStartError,
+    agent_environment,
+    run_agent_process,
+)
 
 from ._narrator import Narrator
 from ._workdir import DemoNode, Workdir
 
 __all__ = [
     "AGENT_SETTINGS",
-    "AgentProcess",
+    "DemoAgent",
     "DemoError",
     "agent_env",
     "open_agents",
@@ -53,15 +60,6 @@ AGENT_SETTINGS = {
     "XP_RUNTIME_FANOUT_TIMEOUT_SECS": "3",
     "XP_LOG_LEVEL": "info",
 }
-#: How long an agent may take to answer /api/health after it was started.
-START_SECS = 30.0
-#: How long an agent may take to exit after SIGTERM (the contract says 5 s).
-STOP_SECS = 8.0
-#: How long a SIGKILLed agent may take to be reaped.
-KILL_SECS = 2.0
-_HEALTH_POLL_SECS = 0.1
-#: Variables that would send the agents' loopback requests to a proxy.
-_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 
 
 class DemoError(Exception):
@@ -81,12 +79,7 @@ def _restart_command(workdir: Workdir, node: DemoNode, component: str) -> str:
 def agent_env(workdir: Workdir, node: DemoNode, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of `node`'s agent: `base` without any `XP_*` or proxy variable,
     plus the demo's settings."""
-    env = {
-        name: value
-        for name, value in base.items()
-        if not name.startswith("XP_") and name.lower() not in _PROXY_VARIABLES
-    }
-    env.update(AGENT_SETTINGS)
+    env = agent_environment(AGENT_SETTINGS, base)
     env.update(
         XP_BIND=f"127.0.0.1:{node.api_port}",
         XP_DATA_DIR=str(node.data_dir),
@@ -109,129 +102,94 @@ def agent_env(workdir: Workdir, node: DemoNode, base: Mapping[str, str]) -> dict
     return env
 
 
-@attrs.define
-class AgentProcess:
-    """A running agent process of the demo."""
+@attrs.frozen
+class DemoAgent:
+    """A running agent process of the demo: its node and the process."""
 
     node: DemoNode
-    process: trio.Process
+    agent: AgentProcess
+
+    @property
+    def process(self) -> trio.Process:
+        return self.agent.process
 
     @property
     def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, lines: int = 8) -> str:
-        """The last lines of the agent's log, for an error message."""
-        try:
-            text = self.node.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+        return self.agent.pid
 
 
-async def _spawn(workdir: Workdir, node: DemoNode, base_env: Mapping[str, str]) -> AgentProcess:
-    with node.log_path.open("ab") as log:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "xpagent", "run"],
-            env=agent_env(workdir, node, base_env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own session: a terminal's Ctrl-C is for the demo, which stops it.
-            start_new_session=True,
+async def _start(
+    workdir: Workdir,
+    node: DemoNode,
+    base_env: Mapping[str, str],
+    client: httpx.AsyncClient,
+    agents: trio.Nursery,
+) -> DemoAgent:
+    """Start `node`'s agent as a task of `agents`; return once it answers."""
+    try:
+        agent = await agents.start(
+            functools.partial(
+                run_agent_process,
+                agent_env(workdir, node, base_env),
+                health_client=client,
+                log_path=node.log_path,
+            )
         )
-    return AgentProcess(node, process)
+    except AgentStartError as exc:
+        raise DemoError(str(exc)) from None
+    return DemoAgent(node, agent)
 
 
-async def _wait_healthy(agent: AgentProcess, client: httpx.AsyncClient) -> None:
-    """Return once the agent answers /api/health as its node; DemoError if it exits or
-    does not answer within `START_SECS`."""
-    url = f"{agent.node.api_url}/api/health"
-    with trio.move_on_after(START_SECS):
-        while agent.process.returncode is None:
-            try:
-                response = await client.get(url)
-                if response.status_code == 200 and (
-                    response.json().get("node_id") == agent.node.node_id
-                ):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass  # not listening yet
-            await trio.sleep(_HEALTH_POLL_SECS)
-        raise DemoError(
-            f"the agent of {agent.node.node_id} exited with status "
-            f"{agent.process.returncode} while starting; the end of its log "
-            f"({agent.node.log_path}):\n{agent.log_tail()}"
-        )
-    raise DemoError(
-        f"the agent of {agent.node.node_id} did not answer {url} within {START_SECS:g} s; "
-        f"the end of its log ({agent.node.log_path}):\n{agent.log_tail()}"
-    )
-
-
-def _kill_group(agent: AgentProcess) -> None:
-    with suppress(ProcessLookupError):  # the whole group is gone already
-        os.killpg(agent.pid, signal.SIGKILL)
-
-
-async def _stop(agent: AgentProcess, narrator: Narrator) -> None:
-    """SIGTERM, a bounded wait for the clean exit, SIGKILL for a straggler."""
-    process = agent.process
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        with trio.move_on_after(STOP_SECS):
-            await process.wait()
-    if process.returncode is None:
-        narrator.say("demo", f"{agent.node.node_id}'s agent did not stop in time: killing it")
-        _kill_group(agent)
-        with trio.move_on_after(KILL_SECS):
-            await process.wait()
-    returncode = process.returncode
+def _say_stopped(agent: DemoAgent, narrator: Narrator) -> None:
+    node_id, returncode = agent.node.node_id, agent.process.returncode
+    if agent.agent.killed:
+        narrator.say("demo", f"{node_id}'s agent did not stop in time: killed it")
     how = "still running?!" if returncode is None else f"exit status {returncode}"
-    narrator.say("demo", f"{agent.node.node_id}'s agent stopped ({how})")
-
-
-async def stop_agents(agents: Sequence[AgentProcess], narrator: Narrator) -> None:
-    """Stop every agent, all at once."""
-    async with trio.open_nursery() as nursery:
-        for agent in agents:
-            nursery.start_soon(_stop, agent, narrator)
+    narrator.say("demo", f"{node_id}'s agent stopped ({how})")
 
 
 @asynccontextmanager
 async def open_agents(
     workdir: Workdir, narrator: Narrator, *, base_env: Mapping[str, str] | None = None
-) -> AsyncIterator[list[AgentProcess]]:
-    """Start one agent per node and wait until each answers; stop them all on exit.
+) -> AsyncIterator[list[DemoAgent]]:
+    """Start one agent per node, all at once, and wait until each answers; stop them
+    all on exit (SIGTERM, a bounded wait, SIGKILL: `run_agent_process`).
 
     Raises DemoError when an agent does not come up.
     """
     base = dict(os.environ if base_env is None else base_env)
-    agents: list[AgentProcess] = []
+    started: dict[str, DemoAgent] = {}
+
+    async def start(node: DemoNode) -> None:
+        started[node.node_id] = await _start(workdir, node, base, client, agents)
+
     try:
-        for node in workdir.nodes:
-            agents.append(await _spawn(workdir, node, base))
         async with (
             httpx.AsyncClient(trust_env=False, timeout=2.0) as client,
-            trio.open_nursery() as nursery,
+            trio.open_nursery() as agents,
         ):
-            for agent in agents:
-                nursery.start_soon(_wait_healthy, agent, client)
-        yield agents
+            async with trio.open_nursery() as starting:
+                for node in workdir.nodes:
+                    starting.start_soon(start, node)
+            try:
+                yield [started[node.node_id] for node in workdir.nodes]
+            finally:
+                # Whatever happened (Ctrl-C, an error): every agent is stopped.
+                agents.cancel_scope.cancel()
     finally:
-        # Whatever happened (Ctrl-C, an error, a failed start): no agent is left.
-        with trio.CancelScope(shield=True):
-            await stop_agents(agents, narrator)
+        for agent in started.values():
+            _say_stopped(agent, narrator)
 
 
-async def wait_until_one_exits(agents: Sequence[AgentProcess]) -> None:
+async def wait_until_one_exits(agents: Sequence[DemoAgent]) -> None:
     """Raise DemoError as soon as any agent exits (they should run until stopped)."""
 
-    async def watch(agent: AgentProcess) -> None:
+    async def watch(agent: DemoAgent) -> None:
         returncode = await agent.process.wait()
         raise DemoError(
             f"the agent of {agent.node.node_id} exited unexpectedly with status "
-            f"{returncode}; the end of its log ({agent.node.log_path}):\n{agent.log_tail()}"
+            f"{returncode}; the end of its log ({agent.node.log_path}):\n"
+            f"{agent.agent.log_tail()}"
         )
 
     async with trio.open_nursery() as nursery:

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import trio
 
+from xpagent.core import SUPERVISED, Component
 from xpagent.daemon import STATE_FILE_NAME
+from xpagent.exception_groups import leaves
 
-from ._agents import AgentProcess, DemoError, open_agents, wait_until_one_exits
+from ._agents import DemoAgent, DemoError, open_agents, wait_until_one_exits
 from ._fleet import open_fleet
 from ._narrator import Narrator
 from ._prefill import SYNTHETIC_MARKER, write_synthetic_state
@@ -104,13 +106,12 @@ def _prefill(workdir: Workdir, narrator: Narrator) -> None:
         if state_file.exists():
             narrator.say("demo", f"{node.node_id}: continuing the history in {state_file}")
             continue
-        write_synthetic_state(
-            node.data_dir, node.node_id, cloudflared_enabled=node.plan.has_tunnel, now=now
-        )
+        enabled = SUPERVISED if node.plan.has_tunnel else (Component.XRAY,)
+        write_synthetic_state(node.data_dir, node.node_id, enabled=enabled, now=now)
         narrator.say("demo", f"{node.node_id}: wrote a synthetic week of history to {state_file}")
 
 
-def _banner(workdir: Workdir, agents: Sequence[AgentProcess]) -> str:
+def _banner(workdir: Workdir, agents: Sequence[DemoAgent]) -> str:
     token = workdir.admin_token
     first = workdir.nodes[0]
     auth = f'-H "Authorization: Bearer {token}"'
@@ -211,12 +212,6 @@ async def _stop_on_signal(
         scope.cancel()
 
 
-def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    return [error]
-
-
 async def _main(workdir: Workdir, options: argparse.Namespace, narrator: Narrator) -> int:
     failures: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
@@ -227,7 +222,7 @@ async def _main(workdir: Workdir, options: argparse.Namespace, narrator: Narrato
                 with run_scope:
                     await _run(workdir, options, narrator)
             except* (DemoError, OSError) as group:
-                failures += _leaves(group)
+                failures += leaves(group)
             nursery.cancel_scope.cancel()
     narrator.write(_closing(workdir))
     for failure in failures:

@@ -5,7 +5,7 @@ made-up week: mostly up, with a few xray crashes, a flapping xray, a restart tha
 failed once, tunnels that lost their edge connection and an agent that was
 stopped for an upgrade. The week is not drawn by hand: it is played through the
 core's own transitions (`NodeRuntime.started`, `probed`, `restart_requested`,
-`restart_finished`, `ticked`, `stopped`) with the restart policy the demo's agents
+`restart_finished`, `advanced`, `stopped`) with the restart policy the demo's agents
 use, on a clock that runs through the past. So the slots, the counters and the
 events are exactly what an agent would have recorded — and the file is valid.
 
@@ -13,11 +13,15 @@ It is still invented, and says so: every synthetic event's message starts with
 `(synthetic)`, and the log ends with an `xp` event whose message is
 `SYNTHETIC_MARKER`, right before the real agent's own start event. The slot in
 progress when the demo starts is left to the real agent.
+
+The same seed gives the same week, event ids included: they come from a source
+seeded like the plan (`_seeded_ids`), not from the system's randomness.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,9 +29,11 @@ import attrs
 from ulid import ULID
 
 from xpagent.core import (
+    SUPERVISED,
     Component,
     ComponentStatus,
     Event,
+    EventIds,
     EventKind,
     EventLevel,
     EventLog,
@@ -95,39 +101,47 @@ class AgentGap:
     lasts: timedelta
 
 
+def _seeded_ids(rng: random.Random) -> EventIds:
+    """Event ids (ULIDs of the event's time) whose random part comes from `rng`."""
+
+    def new_id(now: datetime) -> str:
+        millis = int(now.timestamp() * 1000)
+        return str(ULID.from_bytes(millis.to_bytes(6, "big") + rng.randbytes(10)))
+
+    return new_id
+
+
 class _Past:
     """A `NodeRuntime` played forward through invented time."""
 
-    def __init__(self, node_id: str, *, cloudflared_enabled: bool, start: datetime) -> None:
-        self.cloudflared_enabled = cloudflared_enabled
+    def __init__(
+        self, node_id: str, *, enabled: Collection[Component], start: datetime, ids: EventIds
+    ) -> None:
+        self.enabled = enabled
         self.now = start
-        self.runtime = NodeRuntime.new(node_id, cloudflared_enabled=cloudflared_enabled)
+        self.ids = ids
+        self.runtime = NodeRuntime.new(node_id, enabled=enabled)
         self._start_agent(previous=None)
-
-    @property
-    def supervised(self) -> tuple[Component, ...]:
-        if self.cloudflared_enabled:
-            return (Component.XRAY, Component.CLOUDFLARED)
-        return (Component.XRAY,)
 
     def _start_agent(self, previous: PreviousRun | None) -> None:
         self.runtime = self.runtime.started(
-            self.now, cloudflared_enabled=self.cloudflared_enabled, previous=previous
+            self.now, enabled=self.enabled, previous=previous, ids=self.ids
         ).runtime
         self.now += PROBE_INTERVAL
-        for component in self.supervised:
-            self._probe(component, ProbeResult.success())
+        for component in SUPERVISED:
+            if component in self.enabled:
+                self._probe(component, ProbeResult.success())
 
     def _probe(self, component: Component, result: ProbeResult) -> None:
         self.runtime = self.runtime.probed(
-            component, result, self.now, fails_before_down=FAILS_BEFORE_DOWN
+            component, result, self.now, fails_before_down=FAILS_BEFORE_DOWN, ids=self.ids
         ).runtime
 
     def quiet_until(self, until: datetime) -> None:
         """Nothing happens until `until`: only time is accounted."""
         while self.now < until:
             self.now = min(self.now + QUIET_STEP, until)
-            self.runtime = self.runtime.ticked(self.now)
+            self.runtime = self.runtime.advanced(self.now, ids=self.ids).runtime
 
     def incident(self, incident: Incident) -> None:
         """Probe every interval through the fault, restarting as the policy says.
@@ -146,7 +160,7 @@ class _Past:
                 return
             if restart_due(state, POLICY, self.now):
                 self.runtime = self.runtime.restart_requested(
-                    component, self.now, how="command"
+                    component, self.now, how="command", ids=self.ids
                 ).runtime
                 if failures_left:
                     failures_left -= 1
@@ -155,18 +169,18 @@ class _Past:
                     result = RestartResult.success()
                     broken = broken and not incident.restart_fixes
                 self.runtime = self.runtime.restart_finished(
-                    component, result, self.now + RESTART_TAKES
+                    component, result, self.now + RESTART_TAKES, ids=self.ids
                 ).runtime
             self.now += PROBE_INTERVAL
 
     def agent_gap(self, gap: AgentGap) -> None:
-        self.runtime = self.runtime.stopped(self.now).runtime
+        self.runtime = self.runtime.stopped(self.now, ids=self.ids).runtime
         last_seen = self.now
         self.now += gap.lasts
         self._start_agent(previous=PreviousRun(ended_cleanly=True, last_seen=last_seen))
 
     def stop(self) -> None:
-        self.runtime = self.runtime.stopped(self.now).runtime
+        self.runtime = self.runtime.stopped(self.now, ids=self.ids).runtime
 
 
 def _plan(
@@ -238,18 +252,23 @@ def marker_event(now: datetime) -> Event:
 
 
 def synthetic_runtime(
-    node_id: str, *, cloudflared_enabled: bool, now: datetime, seed: str | None = None
+    node_id: str, *, enabled: Collection[Component], now: datetime, seed: str | None = None
 ) -> NodeRuntime:
-    """A week of invented history for `node_id`, ending before the slot in progress.
+    """A week of invented history for `node_id` with its `enabled` supervised
+    components, ending before the slot in progress.
 
     The same `seed` (by default the node id) gives the same week, shifted to `now`.
     """
-    rng = random.Random(seed or f"xpagent demo {node_id}")
+    seed = seed or f"xpagent demo {node_id}"
+    rng = random.Random(seed)
     first = window_start_of(now) + timedelta(minutes=rng.randint(1, 20))
     end = slot_start_of(now) - timedelta(seconds=1)
     hours = int((end - first) / timedelta(hours=1))
-    past = _Past(node_id, cloudflared_enabled=cloudflared_enabled, start=first)
-    for step in _plan(rng, first=first, hours=hours, has_tunnel=cloudflared_enabled):
+    past = _Past(
+        node_id, enabled=enabled, start=first, ids=_seeded_ids(random.Random(f"{seed} event ids"))
+    )
+    has_tunnel = Component.CLOUDFLARED in enabled
+    for step in _plan(rng, first=first, hours=hours, has_tunnel=has_tunnel):
         past.quiet_until(step.at)
         if isinstance(step, AgentGap):
             past.agent_gap(step)
@@ -263,10 +282,10 @@ def synthetic_runtime(
 
 
 def write_synthetic_state(
-    data_dir: Path, node_id: str, *, cloudflared_enabled: bool, now: datetime
+    data_dir: Path, node_id: str, *, enabled: Collection[Component], now: datetime
 ) -> Path:
     """Write the synthetic week as `data_dir/service_runtime.json`; returns its path."""
-    runtime = synthetic_runtime(node_id, cloudflared_enabled=cloudflared_enabled, now=now)
+    runtime = synthetic_runtime(node_id, enabled=enabled, now=now)
     data = encode_state(runtime, now)
     decode_state(data, node_id=node_id)  # a file the agent would refuse is a bug here
     path = data_dir / STATE_FILE_NAME

@@ -20,6 +20,8 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from hypercorn.typing import ASGIFramework
 
+from xpagent.exception_groups import leaves
+
 __all__ = ["SimulatedProcess"]
 
 # hypercorn's own records (errors in an app) go here; without logging configured,
@@ -37,10 +39,12 @@ def _config(port: int) -> Config:
 
 
 def _only_os_error(error: BaseException) -> OSError | None:
-    """The OSError that `error` is, or that a group holds alone; else None."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error if isinstance(error, OSError) else None
+    """The OSError that `error` is, or that its groups hold alone; else None."""
+    match leaves(error):
+        case [OSError() as only]:
+            return only
+        case _:
+            return None
 
 
 class SimulatedProcess:

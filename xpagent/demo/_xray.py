@@ -21,12 +21,12 @@ import enum
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+from xpagent.daemon import GET_STATS_PATH
+
 from ._asgi import read_body, send_response, serve_lifespan
 from ._process import SimulatedProcess
 
 __all__ = ["GET_STATS_PATH", "SimulatedXray", "XrayApi", "XrayMode"]
-
-GET_STATS_PATH = "/xray.app.stats.command.StatsService/GetStats"
 
 _GRPC = b"application/grpc"
 _INVALID_ARGUMENT, _UNIMPLEMENTED, _UNAVAILABLE = 3, 12, 14

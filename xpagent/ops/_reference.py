@@ -4,7 +4,8 @@ Two views of the same table, so neither can drift from what `xpagent run` accept
 the environment file (`env_file`, all commented out for the template, with this
 node's values set when `xpagent ops render` writes it) and the tables of
 `docs/configuration.md` (`settings_tables`). Both list every `XP_*` setting with
-its default, allowed values and meaning, grouped the same way.
+its default, allowed values and meaning, grouped as `settings_groups` groups them
+(and `xpagent run --help` too).
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import attrs
-
-from xpagent.daemon import SETTINGS, Setting
+from xpagent.daemon import SETTINGS, Setting, SettingsGroup, settings_groups
 
 __all__ = [
     "ENV_FILE_PATH",
@@ -33,58 +32,6 @@ ENV_FILE_PATH = "/etc/xpagent/xpagent.env"
 _WRAP = 88
 #: A value that needs no quotes in an environment file read by systemd and by sh.
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:@%+,=\[\]-]+")
-
-
-@attrs.frozen
-class SettingsGroup:
-    """A heading of the reference and the settings under it, in table order."""
-
-    title: str
-    settings: tuple[Setting[Any], ...]
-    note: str | None = None
-
-
-# (title, which settings, a note after the group's table)
-_GROUPS: tuple[tuple[str, str, str | None], ...] = (
-    ("The node and its API", "node", None),
-    ("The cluster", "cluster", None),
-    (
-        "xray",
-        "xray",
-        "xray is always probed; its restart mode only decides whether the agent also restarts it.",
-    ),
-    (
-        "cloudflared",
-        "cloudflared",
-        "With nothing set, cloudflared is not used on the node "
-        "(monitor mode `none`: shown as `disabled`, never probed or restarted).",
-    ),
-    ("Logging", "log", None),
-)
-
-
-def _group_of(setting: Setting[Any]) -> str:
-    for prefix, group in (
-        ("XP_CLUSTER_", "cluster"),
-        ("XP_XRAY_", "xray"),
-        ("XP_CLOUDFLARED_", "cloudflared"),
-        ("XP_LOG_", "log"),
-    ):
-        if setting.name.startswith(prefix):
-            return group
-    return "node"
-
-
-def settings_groups() -> tuple[SettingsGroup, ...]:
-    """Every setting of `SETTINGS`, grouped by what it is about."""
-    return tuple(
-        SettingsGroup(
-            title,
-            tuple(setting for setting in SETTINGS if _group_of(setting) == key),
-            note,
-        )
-        for title, key, note in _GROUPS
-    )
 
 
 # --- the environment file ---------------------------------------------------------
