@@ -29,8 +29,10 @@ __all__ = ["RESTART_DELAY_SECS", "RestartAnswer", "SimulatedNode", "open_fleet"]
 #: How long a restarted component takes to come back.
 RESTART_DELAY_SECS = 1.5
 
+#: What `systemctl restart` prints on stderr when the unit fails: the cause, then a
+#: line of pointers (which the agent leaves out of its event).
 SYSTEMD_FAILURE = (
-    "Job for {unit} failed because the control process exited with error code. "
+    "Job for {unit} failed because the control process exited with error code.\n"
     'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.'
 )
 

@@ -69,9 +69,9 @@ INCIDENT_MAX = timedelta(minutes=45)
 _REFUSED = "connection refused"
 _UNAVAILABLE = "grpc UNAVAILABLE"
 _NO_EDGE = "HTTP 503"
+#: The reason the agent records for `SYSTEMD_FAILURE` (`_fleet.py`): the cause line.
 _UNIT_FAILED = (
-    "exit 1: Job for xray.service failed because the control process exited with error "
-    'code. See "systemctl status xray.service" and "journalctl -xeu xray.service" for details.'
+    "exit 1: Job for xray.service failed because the control process exited with error code."
 )
 
 
@@ -277,7 +277,11 @@ def synthetic_runtime(
     past.quiet_until(end)
     past.stop()
     runtime = past.runtime
-    events = (marker_event(now), *(_marked(event) for event in runtime.events))
+    # The marker is the invented agent's stop, told once: it replaces the synthetic
+    # stop event, so the real start that follows reads `down -> up` after it.
+    stop, *earlier = runtime.events
+    assert stop.component is Component.XP and stop.status_to is ComponentStatus.DOWN
+    events = (marker_event(now), *(_marked(event) for event in earlier))
     return attrs.evolve(runtime, event_log=EventLog(events).pruned(now))
 
 
