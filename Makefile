@@ -104,6 +104,7 @@ chromium:
 bench: $(STAMP) chromium
 	$(BIN)/python bench/state_file.py
 	$(BIN)/python bench/fanout_latency.py
+	$(BIN)/python bench/cluster_scale.py
 	$(BIN)/python bench/sse_fanout.py
 	$(BIN)/python bench/runtime_load.py
 	$(BIN)/python bench/web_ui.py

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -347,3 +349,103 @@ async def test_unknown_routes_and_nodes_answer_in_the_contract_shape(
             "/api/admin/nothing-here",
         ):
             assert error_of(await client.get(path)) == (404, "not_found"), path
+
+
+# --- compression and incremental fetches (CONTRACT §6) -------------------------------
+
+
+async def raw_get(
+    client: httpx.AsyncClient, url: str, *, accept_encoding: str
+) -> tuple[httpx.Response, bytes]:
+    """A GET whose body is read as it came over the wire (not decoded by httpx)."""
+    async with client.stream("GET", url, headers={"Accept-Encoding": accept_encoding}) as answer:
+        body = b"".join([chunk async for chunk in answer.aiter_raw()])
+    return answer, body
+
+
+@pytest.mark.parametrize("path", ["/api/admin/nodes/runtime", "/api/admin/nodes/b/runtime"])
+async def test_json_answers_are_gzipped_for_clients_that_accept_it(
+    nursery: trio.Nursery, cluster: Cluster, path: str
+) -> None:
+    """With `Accept-Encoding: gzip` a large JSON answer comes gzipped; without, it is
+    the same JSON in plain; either way it says `Vary: Accept-Encoding`."""
+    await start_all(nursery, cluster)
+    async with admin_client(cluster.url("a")) as client:
+        await wait_until_up(client, "b")
+        zipped, packed = await raw_get(client, path, accept_encoding="gzip")
+        plain, text = await raw_get(client, path, accept_encoding="identity")
+
+    assert zipped.status_code == plain.status_code == 200
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert "accept-encoding" in zipped.headers["vary"].lower()
+    assert "accept-encoding" in plain.headers["vary"].lower()
+    assert len(packed) < len(text) / 5
+    unpacked, body = json.loads(gzip.decompress(packed)), json.loads(text)
+    assert unpacked.keys() == body.keys()
+    assert unpacked["node_id" if "node_id" in body else "partial"] == body.get(
+        "node_id", body.get("partial")
+    )
+
+
+# Leaving a stream after its first chunk leaves httpx's inner generators to the
+# garbage collector (encode/httpx#3686); the connection is closed all the same.
+@pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
+async def test_small_answers_and_event_streams_are_never_gzipped(
+    nursery: trio.Nursery, cluster: Cluster
+) -> None:
+    """A JSON answer under a kilobyte and an event stream stay uncompressed, whatever
+    the client accepts."""
+    await start_agent(nursery, cluster.settings("a"))
+    async with admin_client(cluster.url("a")) as client:
+        health, _ = await raw_get(client, "/api/health", accept_encoding="gzip")
+        async with client.stream(
+            "GET", "/api/admin/nodes/a/runtime/events", headers={"Accept-Encoding": "gzip"}
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert "content-encoding" not in stream.headers
+            first = b""
+            async for chunk in stream.aiter_raw():
+                first = chunk
+                break
+
+    assert "content-encoding" not in health.headers
+    assert first.startswith((b"event: hello", b": ")), first[:40]
+
+
+async def test_the_internal_route_answers_the_slots_since(
+    nursery: trio.Nursery, cluster: Cluster
+) -> None:
+    """`slots_since` with the digest of the slots before it gets those slots only and
+    `slots_since`; a wrong digest gets the full detail; a malformed value is a 400."""
+    from tests.agents import SECRET
+    from xpagent.api._relayed import slots_digest
+
+    agent = await start_agent(nursery, cluster.settings("a"))
+    now = agent.handle.node.recorder.now()
+    full_target = "/api/admin/_internal/nodes/runtime/local?events_limit=0"
+
+    async def get(target: str) -> httpx.Response:
+        ts = int(agent.handle.node.recorder.now().timestamp())
+        return await client.get(target, headers=signed(target, key=SECRET, ts=ts))
+
+    async with httpx.AsyncClient(base_url=cluster.url("a")) as client:
+        full = (await get(full_target)).json()
+        slots = full["recent_slots"]
+        since = slots[-2]["slot_start"]
+        texts = [json.dumps(slot, separators=(",", ":")) for slot in slots[:-2]]
+        digest = slots_digest(texts)
+        if agent.handle.node.recorder.now() - now > timedelta(minutes=1):
+            pytest.skip("a slot boundary passed during the test")
+        part = (await get(f"{full_target}&slots_since={since}&slots_digest={digest}")).json()
+        wrong = (await get(f"{full_target}&slots_since={since}&slots_digest=00ff")).json()
+        bad = await get(f"{full_target}&slots_since=2026-11-28T10:31:00Z")
+
+    assert part["slots_since"] == since
+    assert [slot["slot_start"] for slot in part["recent_slots"]] == [
+        slot["slot_start"] for slot in slots[-2:]
+    ]
+    assert part["components"] == full["components"]
+    assert "slots_since" not in wrong
+    assert len(wrong["recent_slots"]) == 336
+    assert error_of(bad) == (400, "invalid_request")

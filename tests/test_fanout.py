@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
 import httpx
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from tests.grpc_xray import serve_silent_tcp
@@ -26,8 +29,9 @@ from xpagent.api import (
     RemoteTimeout,
     RemoteTLSError,
 )
-from xpagent.api._fanout import MAX_ANSWER_BYTES, ClusterClient
+from xpagent.api._fanout import MAX_ANSWER_BYTES, ClusterClient, RelayedRow
 from xpagent.api._signature import SIGNATURE_HEADER, SignatureError, verify
+from xpagent.api._slot_cache import detail_since_json, epoch_of
 from xpagent.core import (
     WINDOW_SLOTS,
     Component,
@@ -37,6 +41,7 @@ from xpagent.core import (
     RuntimeDetail,
     Summary,
     aligned_slots,
+    parse_time,
     runtime_detail,
     to_json_value,
 )
@@ -82,7 +87,11 @@ class Peer:
     It checks the signature of every request against the raw request target it
     received (answering 401 with the reason when it is wrong), so a good answer
     proves the client signed exactly what it sent. `answer` decides what a
-    correctly signed request gets: `detail`, or one of the failure modes.
+    correctly signed request gets: `detail` (only the slots since `slots_since`
+    when asked and the digest matches, as the agent's route answers), `detail,
+    ignoring slots_since` (an older node), or one of the failure modes. `gate`,
+    when set, holds every answer until it is set; `gzip` compresses the answers;
+    `answers` records each body sent.
     """
 
     node_id: str
@@ -90,7 +99,10 @@ class Peer:
     key: bytes = KEY
     answer: str = "detail"
     answered_node_id: str | None = None
+    gate: trio.Event | None = None
+    gzip: bool = False
     targets: list[str] = attrs.Factory(list)
+    answers: list[bytes] = attrs.Factory(list)
     runtime: NodeRuntime = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -100,9 +112,27 @@ class Peer:
         name = f"name of {self.node_id}"
         return runtime_detail(self.runtime, name, self.clock(), events_limit=events_limit)
 
-    def detail_body(self, events_limit: int) -> bytes:
+    def detail_body(
+        self, events_limit: int, since: str | None = None, digest: str | None = None
+    ) -> bytes:
+        if since is not None and self.answer == "detail":
+            answer = detail_since_json(
+                self.runtime,
+                f"name of {self.node_id}",
+                self.clock(),
+                events_limit=events_limit,
+                since=epoch_of(parse_time(since)),
+                digest=digest,
+            )
+            if answer is not None:
+                return answer.encode()
         detail = self.detail(events_limit)
         return json.dumps(to_json_value(detail)).encode()
+
+    @property
+    def incremental_answers(self) -> int:
+        """How many answers held only the slots since a time."""
+        return sum(b'"slots_since"' in body for body in self.answers)
 
     def respond(self, target: str, headers: dict[str, str]) -> tuple[int, bytes, bool]:
         """Status, body and whether to send it chunked (without a content-length)."""
@@ -119,9 +149,15 @@ class Peer:
         path, _, query = target.partition("?")
         if not path.endswith(LOCAL_DETAIL_PATH):
             return 404, error_body("not_found", "no such route"), False
+        params = {name: values[0] for name, values in parse_qs(query).items()}
         match self.answer:
-            case "detail":
-                return 200, self.detail_body(int(query.removeprefix("events_limit="))), False
+            case "detail" | "detail, ignoring slots_since":
+                body = self.detail_body(
+                    int(params["events_limit"]),
+                    params.get("slots_since"),
+                    params.get("slots_digest"),
+                )
+                return 200, body, False
             case "error 500":
                 return 500, error_body("internal", "disk on fire\n  (again)"), False
             case "html 502":
@@ -147,8 +183,14 @@ class Peer:
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
         }
+        if self.gate is not None:
+            await self.gate.wait()
         status, body, chunked = self.respond(target, headers)
+        self.answers.append(body)
         response_headers = [(b"content-type", b"application/json")]
+        if self.gzip and status == 200 and not chunked:
+            body = gzip.compress(body)
+            response_headers.append((b"content-encoding", b"gzip"))
         if not chunked:
             response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -535,3 +577,261 @@ async def test_an_unreachable_node_keeps_the_slots_it_sent_last(nursery, cluster
     assert [slot for slot in item.recent_slots if slot.observed_secs] == observed
     first_observed = earlier_slots.index(observed[0])
     assert item.recent_slots[first_observed - 2] == observed[0]
+
+
+# --- incremental fetches ---------------------------------------------------------------
+
+
+def xray_outage_at(step: int) -> ProbeResult:
+    """xray is refused for a while every few hours, so the slots of the day differ."""
+    return (
+        ProbeResult.failure("connection refused")
+        if step % 40 in range(10, 16)
+        else (ProbeResult.success())
+    )
+
+
+def full_client(http_client: httpx.AsyncClient, clock: ManualClock) -> ClusterClient:
+    """A client with nothing cached: its first fetch of a node is a full one."""
+    return ClusterClient(http_client, key=KEY, timeout_secs=TIMEOUT_SECS, clock=clock)
+
+
+@pytest.mark.slow
+async def test_incremental_fetches_over_a_day_equal_full_fetches(
+    nursery, cluster, http_client, clock
+):
+    """Asked every 12 minutes for a day (48 slot boundaries) while the node's history
+    grows, the incremental client's row is exactly a full fetch's, every time; after
+    the first, every answer held only the slots since the one before the node's slot
+    in progress, each a few hundred bytes."""
+    peer = Peer("node-b", clock)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    fetches = 0
+    for step in range(24 * 15):  # a probe every 4 minutes for a day
+        clock.now += timedelta(minutes=4)
+        peer.runtime = peer.runtime.probed(
+            Component.XRAY, xray_outage_at(step), clock.now, fails_before_down=1
+        ).runtime
+        if step % 3:
+            continue
+        [row] = await cluster.fetch_rows([target])
+        incremental_body = peer.answers[-1]
+        [expected] = await full_client(http_client, clock).fetch_rows([target])
+        assert row.error is None
+        assert row.json() == expected.json(), f"step {step}"
+        if fetches:
+            assert b'"slots_since"' in incremental_body
+            assert len(incremental_body) < 4096
+        fetches += 1
+
+    assert fetches == 120
+    # The full client's answers, and the first of the incremental client, are full.
+    assert peer.incremental_answers == fetches - 1
+    [row] = await cluster.fetch_rows([target])
+    item = row.item()
+    assert item.recent_slots == aligned_slots(peer.runtime.recent_slots(clock.now), clock.now)
+    assert sum(slot.summary is Summary.DOWN for slot in item.recent_slots) >= 10
+
+
+async def fetched_twice(cluster: ClusterClient, peer: Peer, target: ClusterNode) -> None:
+    """A full fetch, then (ten minutes later) an incremental one."""
+    await cluster.fetch_rows([target])
+    peer.clock.now += timedelta(minutes=10)
+    peer.runtime = peer.runtime.ticked(peer.clock.now)
+    await cluster.fetch_rows([target])
+    assert peer.incremental_answers == 1
+
+
+async def test_a_reset_history_is_fetched_in_full(nursery, cluster, http_client, clock):
+    """A node whose history was reset (its state file was unusable) no longer matches
+    the digest of what the client holds: it answers in full, and no stale slot
+    survives in the row."""
+    peer = Peer("node-b", clock)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    await fetched_twice(cluster, peer, target)
+
+    clock.now += timedelta(minutes=10)
+    fresh = NodeRuntime.new("node-b", enabled={Component.XRAY})
+    peer.runtime = fresh.started(
+        clock.now, enabled={Component.XRAY}, previous=None, reset_reason="unreadable"
+    ).runtime
+    [row] = await cluster.fetch_rows([target])
+    [expected] = await full_client(http_client, clock).fetch_rows([target])
+
+    assert b'"slots_since"' not in peer.answers[-2]  # the reset node answered in full
+    assert row.json() == expected.json()
+    assert [slot for slot in row.item().recent_slots if slot.observed_secs] == []
+
+
+async def test_history_changed_by_a_clock_set_back_is_fetched_in_full(
+    nursery, cluster, http_client, clock
+):
+    """A node whose clock was set back 90 minutes for a while put time into an earlier
+    slot, older than what the client asks for: the digest differs, the node answers
+    in full and the row shows the changed slot."""
+    peer = Peer("node-b", clock)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    runtime = peer.runtime.ticked(clock.now, monotonic=0.0)
+    peer.runtime = runtime
+    await fetched_twice(cluster, peer, target)
+    before = peer.runtime.recent_slots(clock.now)
+
+    # Monotonic time runs on while the wall clock reads 45 minutes earlier.
+    set_back = clock.now - timedelta(minutes=90)
+    runtime = peer.runtime.ticked(clock.now, monotonic=1000.0)
+    for second in range(60, 301, 60):
+        runtime = runtime.probed(
+            Component.XRAY,
+            ProbeResult.failure("connection refused"),
+            set_back + timedelta(seconds=second),
+            fails_before_down=1,
+            monotonic=1000.0 + second,
+        ).runtime
+    peer.runtime = runtime.ticked(clock.now, monotonic=1400.0)
+    changed = [
+        old.slot_start
+        for old, new in zip(before, peer.runtime.recent_slots(clock.now), strict=True)
+        if old != new and new.slot_start < clock.now - timedelta(minutes=60)
+    ]
+    assert changed, "the clock set back changed no earlier slot"
+
+    [row] = await cluster.fetch_rows([target])
+    [expected] = await full_client(http_client, clock).fetch_rows([target])
+
+    assert b'"slots_since"' not in peer.answers[-2]
+    assert row.json() == expected.json()
+
+
+async def test_an_older_node_without_the_parameter_is_shown_in_full(
+    nursery, cluster, http_client, clock
+):
+    """A node that ignores `slots_since` answers in full every time: its row is right."""
+    peer = Peer("node-b", clock, answer="detail, ignoring slots_since")
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    await cluster.fetch_rows([target])
+    clock.now += timedelta(minutes=40)
+    peer.runtime = peer.runtime.probed(
+        Component.XRAY, ProbeResult.failure("connection refused"), clock.now, fails_before_down=1
+    ).runtime
+
+    [row] = await cluster.fetch_rows([target])
+    [expected] = await full_client(http_client, clock).fetch_rows([target])
+
+    assert "slots_since=" in peer.targets[1]
+    assert peer.incremental_answers == 0
+    assert row.json() == expected.json()
+    assert row.item().summary is Summary.DOWN
+
+
+async def test_gzip_answers_are_read(nursery, cluster, clock):
+    """The fan-out asks for gzip and reads a gzip answer as the plain one."""
+    peer = Peer("node-b", clock, gzip=True)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+
+    [item] = await cluster.fetch_items([target])
+    detail = await cluster.fetch_detail(target, events_limit=2)
+
+    assert item == peer.detail(0).as_item()
+    assert detail == peer.detail(2)
+
+
+@HTTPX_3686
+async def test_a_gzip_bomb_is_too_large(nursery, cluster, clock):
+    """A small gzip body that inflates past the cap is refused as too large, without
+    inflating all of it."""
+    bomb = gzip.compress(b" " * (MAX_ANSWER_BYTES * 4))
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await serve_lifespan(receive, send)
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": bomb})
+
+    target = node("node-b", await nursery.start(serve_asgi, app))
+
+    [item] = await cluster.fetch_items([target])
+
+    assert len(bomb) < 64 * 1024
+    assert item.error == "answer too large (over 8 MiB)"
+
+
+async def test_the_cache_forgets_nodes_no_longer_asked_about(nursery, cluster, clock):
+    """The slots remembered are those of the nodes the list asks about: a node left
+    out of a call is forgotten, so it shows no old slots when it fails later."""
+    peer = Peer("node-b", clock)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    other = node("node-c", await nursery.start(serve_asgi, Peer("node-c", clock)))
+    await cluster.fetch_rows([target, other])
+    await cluster.fetch_rows([other])
+
+    peer.answer = "error 500"
+    [row, _] = await cluster.fetch_rows([target, other])
+
+    assert row.error == "HTTP 500: disk on fire (again)"
+    assert all(slot.summary is Summary.UNKNOWN for slot in row.item().recent_slots)
+
+
+# --- one fan-out for many callers --------------------------------------------------------
+
+
+async def test_concurrent_list_calls_share_one_request_per_node(nursery, cluster, clock):
+    """Ten list calls made while one is under way cause one request per node and all
+    get the same rows."""
+    gate = trio.Event()
+    peers = [Peer(f"node-{name}", clock, gate=gate) for name in "bc"]
+    targets = [node(peer.node_id, await nursery.start(serve_asgi, peer)) for peer in peers]
+    results: list[list[str]] = []
+
+    async def call() -> None:
+        results.append([row.json() for row in await cluster.fetch_rows(targets)])
+
+    async with trio.open_nursery() as callers:
+        for _ in range(10):
+            callers.start_soon(call)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+
+    assert [len(peer.targets) for peer in peers] == [1, 1]
+    assert len(results) == 10
+    assert all(result == results[0] for result in results)
+
+    # Once it is over, the next call asks again.
+    await cluster.fetch_rows(targets)
+    assert [len(peer.targets) for peer in peers] == [2, 2]
+
+
+async def test_a_cancelled_first_caller_does_not_fail_the_others(nursery, cluster, clock):
+    """When the caller whose fan-out the others wait on goes away, one of them runs it
+    again and all of them get rows."""
+    gate = trio.Event()
+    peer = Peer("node-b", clock, gate=gate)
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    rows: list[RelayedRow] = []
+
+    async def call() -> None:
+        [row] = await cluster.fetch_rows([target])
+        rows.append(row)
+
+    first = trio.CancelScope()
+
+    async def first_call() -> None:
+        with first:
+            await cluster.fetch_rows([target])
+
+    async with trio.open_nursery() as callers:
+        callers.start_soon(first_call)
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(3):
+            callers.start_soon(call)
+        await trio.testing.wait_all_tasks_blocked()
+        first.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+
+    assert first.cancelled_caught
+    assert len(peer.targets) == 2
+    assert len(rows) == 3
+    assert rows[0] is rows[1] is rows[2]
+    assert rows[0].error is None

@@ -3,7 +3,8 @@
 Routes are closures over one `Api` value (no module globals). Authentication runs
 before every request: `/api/admin/_internal/*` needs a fresh internal signature
 and never takes the bearer token alone; the rest of `/api/admin/*` needs the
-bearer token when one is set. Every error is the contract's JSON shape.
+bearer token when one is set, and so does `/metrics`. Every error is the
+contract's JSON shape.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from werkzeug.exceptions import HTTPException
 
 from xpagent import __version__
 from xpagent.core import (
+    SLOT_SECS,
     NodeRuntime,
-    RuntimeList,
     format_time,
+    parse_time,
     runtime_detail,
     runtime_item,
     slot_start_of,
@@ -35,13 +37,16 @@ from xpagent.core import (
 )
 from xpagent.daemon import ClusterNode, NodeHandle, logger
 
+from ._compression import compress_json_answers
 from ._fanout import ClusterClient, RemoteNodeError
+from ._metrics import register_metrics
 from ._routes import (
     ADMIN_PREFIX,
     HEALTH_PATH,
     INTERNAL_PREFIX,
     LOCAL_DETAIL_PATH,
     LOCAL_EVENTS_PATH,
+    METRICS_PATH,
     NODE_EVENTS_PATH,
     NODE_PATH,
     NODE_RUNTIME_PATH,
@@ -49,6 +54,7 @@ from ._routes import (
     RUNTIME_LIST_PATH,
 )
 from ._signature import SIGNATURE_HEADER, SignatureError, verify
+from ._slot_cache import detail_since_json, epoch_of, window_texts
 from ._sse import StreamRelays, local_frames
 from ._web import register_web_ui
 
@@ -110,6 +116,9 @@ class Api:
     _json_cache: dict[int | None, tuple[NodeRuntime, datetime, str]] = attrs.field(
         factory=dict, init=False
     )
+    _window_texts: tuple[NodeRuntime, datetime, list[str]] | None = attrs.field(
+        default=None, init=False
+    )
 
     @property
     def node_id(self) -> str:
@@ -145,6 +154,28 @@ class Api:
             self._json_cache.clear()
         self._json_cache[events_limit] = (runtime, slot, text)
         return text
+
+    def local_slots_json(self, events_limit: int, since: int, digest: str | None) -> str:
+        """This node's detail for a request of the slots since Unix second `since`
+        (`slots_since`, `slots_digest`; see `_slot_cache`): only those slots, marked
+        with `slots_since`, when `digest` matches the slots before them — the full
+        detail otherwise."""
+        recorder = self.node.recorder
+        runtime, now = recorder.runtime, recorder.now()
+        slot = slot_start_of(now)
+        cached = self._window_texts
+        if cached is None or cached[0] is not runtime or cached[1] != slot:
+            cached = self._window_texts = (runtime, slot, window_texts(runtime.recent_slots(now)))
+        answer = detail_since_json(
+            runtime,
+            self.node.settings.node_name,
+            now,
+            events_limit=events_limit,
+            since=since,
+            digest=digest,
+            texts=cached[2],
+        )
+        return answer if answer is not None else self.local_json(events_limit)
 
     def open_stream_slot(self) -> _StreamSlot:
         """Reserve one of the `XP_SSE_MAX_STREAMS` slots, or refuse with 503."""
@@ -192,6 +223,25 @@ def _events_limit() -> int:
             f"events_limit={raw!r} is not an integer in 0..={EVENTS_LIMIT_MAX}",
         )
     return int(raw)
+
+
+def _slots_since() -> tuple[int, str | None] | None:
+    """`slots_since` (as Unix seconds, on a slot boundary) and `slots_digest`, if asked."""
+    raw = request.args.get("slots_since")
+    digest = request.args.get("slots_digest")
+    if raw is None:
+        return None
+    try:
+        since = parse_time(raw)
+    except ValueError:
+        since = None
+    if since is None or since.microsecond or epoch_of(since) % SLOT_SECS:
+        raise ApiError(
+            "invalid_request", f"slots_since={raw[:40]!r} is not the start of a slot (RFC 3339)"
+        )
+    if digest is not None and not re.fullmatch(r"[0-9a-f]{1,64}", digest):
+        raise ApiError("invalid_request", f"slots_digest={digest[:40]!r} is not a hex digest")
+    return epoch_of(since), digest
 
 
 def _request_target() -> str:
@@ -244,7 +294,7 @@ def create_app(api: Api) -> QuartTrio:
                 )
             except SignatureError as exc:
                 _unauthorized(f"internal signature refused: {exc}")
-        elif path.startswith(ADMIN_PREFIX) and settings.admin_token:
+        elif (path.startswith(ADMIN_PREFIX) or path == METRICS_PATH) and settings.admin_token:
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {settings.admin_token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -269,18 +319,22 @@ def create_app(api: Api) -> QuartTrio:
     @app.get(RUNTIME_LIST_PATH)
     async def nodes_runtime() -> Response:
         remote = [node for node in settings.cluster if node.node_id != api.node_id]
-        fetched = {item.node_id: item for item in await api.cluster.fetch_items(remote)}
-        # The RuntimeList shape, assembled from encoded rows so the local row's
-        # cached encoding is reused as it is.
-        summary = RuntimeList.of(list(fetched.values()))
-        rows = [
-            api.local_json(None)
-            if node.node_id == api.node_id
-            else _dumps(to_json_value(fetched[node.node_id]))
-            for node in settings.cluster
-        ]
-        head = _dumps({"partial": summary.partial, "unreachable_nodes": summary.unreachable_nodes})
-        return _json_text(f'{head[:-1]},"items":[{",".join(rows)}]}}')
+        rows = {row.node_id: row for row in await api.cluster.fetch_rows(remote)}
+        unreachable = sorted(row.node_id for row in rows.values() if row.error is not None)
+        head = _dumps({"partial": bool(unreachable), "unreachable_nodes": unreachable})
+        local = api.local_json(None)
+
+        async def body() -> AsyncIterator[bytes]:
+            # The RuntimeList shape, written row by row from encoded rows (the local
+            # row's cached encoding as it is): a 500-node list is ~25 MB of text,
+            # never held whole (nor, gzipped, at all).
+            yield f'{head[:-1]},"items":['.encode()
+            for index, node in enumerate(settings.cluster):
+                row = local if node.node_id == api.node_id else rows[node.node_id].json()
+                yield (f",{row}" if index else row).encode()
+            yield b"]}"
+
+        return Response(body(), content_type="application/json")
 
     @app.get(NODE_PATH)
     async def node(node_id: str) -> Response:
@@ -332,11 +386,17 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get(LOCAL_DETAIL_PATH)
     async def internal_runtime() -> Response:
-        return _json_text(api.local_json(_events_limit()))
+        events_limit = _events_limit()
+        asked = _slots_since()
+        if asked is None:
+            return _json_text(api.local_json(events_limit))
+        return _json_text(api.local_slots_json(events_limit, *asked))
 
     @app.get(LOCAL_EVENTS_PATH)
     async def internal_events() -> Response:
         return local_stream(_events_limit())
 
+    register_metrics(app, api.node)
     register_web_ui(app)
+    compress_json_answers(app)
     return app

@@ -13,6 +13,7 @@ __all__ = [
     "INTERNAL_PREFIX",
     "LOCAL_DETAIL_PATH",
     "LOCAL_EVENTS_PATH",
+    "METRICS_PATH",
     "NODES_PATH",
     "NODE_EVENTS_PATH",
     "NODE_PATH",
@@ -33,3 +34,5 @@ NODE_EVENTS_PATH = f"{NODE_RUNTIME_PATH}/events"
 LOCAL_DETAIL_PATH = f"{INTERNAL_PREFIX}nodes/runtime/local"
 #: A node's own event stream, relayed by the other nodes.
 LOCAL_EVENTS_PATH = f"{LOCAL_DETAIL_PATH}/events"
+#: This node's runtime for Prometheus (CONTRACT §6); needs the admin token when one is set.
+METRICS_PATH = "/metrics"

@@ -44,10 +44,13 @@ class RuntimeItem:
         every component of `COMPONENTS` in order (missing ones `unknown`, unknown
         ones dropped) and the 336 slots of the window at `now`."""
         return attrs.evolve(
-            self,
-            components=_every_component(self.components),
-            recent_slots=aligned_slots(self.recent_slots, now),
+            self.with_every_component(), recent_slots=aligned_slots(self.recent_slots, now)
         )
+
+    def with_every_component(self) -> RuntimeItem:
+        """This item with every component of `COMPONENTS` in order (missing ones
+        `unknown`, unknown ones dropped), its slots as they are."""
+        return attrs.evolve(self, components=_every_component(self.components))
 
 
 @attrs.frozen
