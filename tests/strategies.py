@@ -15,6 +15,7 @@ from xpagent.core import (
     Event,
     EventKind,
     EventLevel,
+    Recovery,
     Slot,
     Snapshot,
     StateFile,
@@ -43,6 +44,7 @@ def component_states(component: Component) -> st.SearchStrategy[ComponentState]:
         last_restart_failed_at=optional_times,
         last_error=st.none() | texts,
         restart_in_flight=st.booleans(),
+        recovering=st.none() | st.builds(Recovery, successes=counters, needed=counters),
     )
 
 

@@ -39,6 +39,7 @@ NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BIND_ALLOWED = "host:port with an IPv4, [IPv6] or named host and port 0..=65535"
 NODE_ID_ALLOWED = "1..64 characters of [A-Za-z0-9_-], other than 'runtime'"
 URL_ALLOWED = "(allowed: http(s)://host[:port])"
+PROXY_ALLOWED = "(allowed: socks5://host:port or http://host:port)"
 
 # CONTRACT §1, in its order: variable → default as written in the table of settings.
 CONTRACT_DEFAULTS = {
@@ -55,6 +56,7 @@ CONTRACT_DEFAULTS = {
     "XP_XRAY_API_ADDR": "127.0.0.1:10085",
     "XP_XRAY_HEALTH_INTERVAL_SECS": "2",
     "XP_XRAY_HEALTH_FAILS_BEFORE_DOWN": "3",
+    "XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP": "1",
     "XP_XRAY_RESTART_MODE": "none",
     "XP_XRAY_RESTART_COOLDOWN_SECS": "30",
     "XP_XRAY_RESTART_TIMEOUT_SECS": "20",
@@ -64,6 +66,7 @@ CONTRACT_DEFAULTS = {
     "XP_XRAY_RESTART_COMMAND": None,
     "XP_CLOUDFLARED_HEALTH_INTERVAL_SECS": "5",
     "XP_CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN": "3",
+    "XP_CLOUDFLARED_HEALTH_SUCCESSES_BEFORE_UP": "1",
     "XP_CLOUDFLARED_RESTART_MODE": "none",
     "XP_CLOUDFLARED_MONITOR_MODE": None,
     "XP_CLOUDFLARED_RESTART_COOLDOWN_SECS": "30",
@@ -74,6 +77,11 @@ CONTRACT_DEFAULTS = {
     "XP_CLOUDFLARED_PROBE_COMMAND": None,
     "XP_CLOUDFLARED_RESTART_COMMAND": None,
     "XP_CLOUDFLARED_METRICS_URL": None,
+    # CONTRACT §6: xray's data-plane probe.
+    "XP_XRAY_DATAPLANE_PROXY": None,
+    "XP_XRAY_DATAPLANE_URL": None,
+    "XP_XRAY_DATAPLANE_INTERVAL_SECS": "30",
+    "XP_XRAY_DATAPLANE_RESTART": "false",
     "XP_LOG_LEVEL": "info",
     "XP_LOG_FORMAT": "text",
 }
@@ -153,6 +161,7 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ),
     *_integer_cases("XP_XRAY_HEALTH_INTERVAL_SECS", 1, 30),
     *_integer_cases("XP_XRAY_HEALTH_FAILS_BEFORE_DOWN", 1, 10),
+    *_integer_cases("XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP", 1, 10),
     (
         "XP_XRAY_RESTART_MODE",
         "reboot",
@@ -186,6 +195,7 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ),
     *_integer_cases("XP_CLOUDFLARED_HEALTH_INTERVAL_SECS", 1, 60),
     *_integer_cases("XP_CLOUDFLARED_HEALTH_FAILS_BEFORE_DOWN", 1, 10),
+    *_integer_cases("XP_CLOUDFLARED_HEALTH_SUCCESSES_BEFORE_UP", 1, 10),
     (
         "XP_CLOUDFLARED_RESTART_MODE",
         "metrics",
@@ -249,6 +259,43 @@ BAD_VALUES: list[tuple[str, str, str]] = [
         "XP_CLOUDFLARED_METRICS_URL=http://me:pw@127.0.0.1:2000 must not contain a user name "
         f"or password {URL_ALLOWED}",
     ),
+    (
+        "XP_XRAY_DATAPLANE_PROXY",
+        "socks4://127.0.0.1:10808",
+        "XP_XRAY_DATAPLANE_PROXY=socks4://127.0.0.1:10808 is not a socks5:// or http:// URL "
+        f"{PROXY_ALLOWED}",
+    ),
+    (
+        "XP_XRAY_DATAPLANE_PROXY",
+        "socks5://127.0.0.1",
+        f"XP_XRAY_DATAPLANE_PROXY=socks5://127.0.0.1 has no port {PROXY_ALLOWED}",
+    ),
+    (
+        "XP_XRAY_DATAPLANE_PROXY",
+        "http://127.0.0.1:10809/health",
+        "XP_XRAY_DATAPLANE_PROXY=http://127.0.0.1:10809/health must not have a path, query or "
+        f"fragment {PROXY_ALLOWED}",
+    ),
+    (
+        "XP_XRAY_DATAPLANE_PROXY",
+        "socks5://me:pw@127.0.0.1:10808",
+        "XP_XRAY_DATAPLANE_PROXY=socks5://me:pw@127.0.0.1:10808 must not contain a user name "
+        f"or password {PROXY_ALLOWED}",
+    ),
+    (
+        "XP_XRAY_DATAPLANE_URL",
+        "www.gstatic.com/generate_204",
+        "XP_XRAY_DATAPLANE_URL=www.gstatic.com/generate_204 is not an http(s) URL "
+        "(allowed: an http(s):// URL)",
+    ),
+    (
+        "XP_XRAY_DATAPLANE_URL",
+        "https://bad_host/generate_204",
+        "XP_XRAY_DATAPLANE_URL=https://bad_host/generate_204 has an invalid host name "
+        "(allowed: an http(s):// URL)",
+    ),
+    *_integer_cases("XP_XRAY_DATAPLANE_INTERVAL_SECS", 1, 600),
+    ("XP_XRAY_DATAPLANE_RESTART", "yes", "XP_XRAY_DATAPLANE_RESTART=yes is not one of true|false"),
     ("XP_LOG_LEVEL", "verbose", "XP_LOG_LEVEL=verbose is not one of debug|info|warning|error"),
     ("XP_LOG_FORMAT", "xml", "XP_LOG_FORMAT=xml is not one of text|json"),
 ]
@@ -375,8 +422,16 @@ def test_component_rows_share_one_shape():
 
     chosen_probe = {"MONITOR_MODE", "PROBE_COMMAND", "METRICS_URL"}
     cloudflared = suffixes(Component.CLOUDFLARED)
-    assert suffixes(Component.XRAY) == ["API_ADDR"] + [
-        suffix for suffix in cloudflared if suffix not in chosen_probe
+    data_plane = [
+        "DATAPLANE_PROXY",
+        "DATAPLANE_URL",
+        "DATAPLANE_INTERVAL_SECS",
+        "DATAPLANE_RESTART",
+    ]
+    assert suffixes(Component.XRAY) == [
+        "API_ADDR",
+        *(suffix for suffix in cloudflared if suffix not in chosen_probe),
+        *data_plane,  # CONTRACT §6: xray's alone
     ]
 
 
@@ -424,6 +479,7 @@ def test_defaults(tmp_path):
     assert settings.xray_api_addr == "127.0.0.1:10085"
     xray = settings.xray
     assert (xray.health_interval_secs, xray.fails_before_down) == (2, 3)
+    assert xray.successes_before_up == 1
     assert xray.restart_mode is RestartMode.NONE
     assert (xray.restart_cooldown_secs, xray.restart_timeout_secs) == (30, 20)
     assert xray.restart_backoff_max_secs == 600
@@ -433,6 +489,7 @@ def test_defaults(tmp_path):
     assert xray.enabled
     cloudflared = settings.cloudflared
     assert (cloudflared.health_interval_secs, cloudflared.fails_before_down) == (5, 3)
+    assert cloudflared.successes_before_up == 1
     assert cloudflared.restart_mode is RestartMode.NONE
     assert cloudflared.monitor_mode is CloudflaredMonitorMode.NONE
     assert not cloudflared.enabled
@@ -444,6 +501,17 @@ def test_defaults(tmp_path):
     assert cloudflared.metrics_url is None
     assert settings.log_level == "info"
     assert settings.log_format is LogFormat.TEXT
+
+
+def test_successes_before_up_is_set_per_component(tmp_path):
+    """XP_{COMPONENT}_HEALTH_SUCCESSES_BEFORE_UP sets that component's recovery count alone."""
+    env = {
+        "XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP": "3",
+        "XP_CLOUDFLARED_HEALTH_SUCCESSES_BEFORE_UP": "10",
+    }
+    settings = _load(tmp_path, env).settings
+    assert settings.xray.successes_before_up == 3
+    assert settings.cloudflared.successes_before_up == 10
 
 
 def test_default_data_dir_is_data_under_the_working_directory(tmp_path, monkeypatch):
@@ -708,6 +776,60 @@ def test_settings_the_mode_ignores_are_warned_about(tmp_path):
     assert _load(tmp_path, env).warnings == (
         "XP_CLOUDFLARED_METRICS_URL is set but ignored because XP_CLOUDFLARED_MONITOR_MODE is "
         "none (by default, as XP_CLOUDFLARED_RESTART_MODE=none)",
+    )
+
+
+# --- xray's data-plane probe (CONTRACT §6) ---------------------------------------------
+
+DATAPLANE = {
+    "XP_XRAY_DATAPLANE_PROXY": "socks5://127.0.0.1:10808",
+    "XP_XRAY_DATAPLANE_URL": "https://www.gstatic.com/generate_204",
+}
+
+
+def test_the_data_plane_probe_is_off_by_default(tmp_path):
+    """Unset proxy: no data-plane probe; interval 30 s; a data-plane failure alone
+    would request no restart."""
+    xray = _load(tmp_path, {}).settings.xray
+    assert (xray.dataplane_proxy, xray.dataplane_url) == (None, None)
+    assert (xray.dataplane_interval_secs, xray.dataplane_restart) == (30, False)
+
+
+@pytest.mark.parametrize("proxy", ["socks5://127.0.0.1:10808", "http://[::1]:10809"])
+def test_the_data_plane_probe_is_on_with_a_proxy_and_a_url(tmp_path, proxy):
+    """A SOCKS5 or HTTP inbound and a URL turn it on; the other two settings apply."""
+    env = {
+        **DATAPLANE,
+        "XP_XRAY_DATAPLANE_PROXY": proxy,
+        "XP_XRAY_DATAPLANE_INTERVAL_SECS": "600",
+        "XP_XRAY_DATAPLANE_RESTART": "TRUE",
+    }
+    loaded = _load(tmp_path, env)
+    xray = loaded.settings.xray
+    assert (xray.dataplane_proxy, xray.dataplane_url) == (proxy, DATAPLANE["XP_XRAY_DATAPLANE_URL"])
+    assert (xray.dataplane_interval_secs, xray.dataplane_restart) == (600, True)
+    assert loaded.warnings == ()
+    assert loaded.settings.cloudflared.dataplane_proxy is None
+
+
+def test_the_data_plane_url_is_required_with_the_proxy(tmp_path):
+    """A proxy without a URL to fetch through it stops startup, naming both."""
+    env = {"XP_XRAY_DATAPLANE_PROXY": "socks5://127.0.0.1:10808"}
+    assert _error(tmp_path, env) == (
+        "XP_XRAY_DATAPLANE_URL is required when XP_XRAY_DATAPLANE_PROXY=socks5://127.0.0.1:10808"
+    )
+
+
+def test_data_plane_settings_without_the_proxy_are_warned_about(tmp_path):
+    """Without the proxy the data-plane probe is off: its other settings are unused."""
+    env = {
+        "XP_XRAY_DATAPLANE_URL": DATAPLANE["XP_XRAY_DATAPLANE_URL"],
+        "XP_XRAY_DATAPLANE_RESTART": "true",
+    }
+    loaded = _load(tmp_path, env)
+    assert loaded.warnings == (
+        "XP_XRAY_DATAPLANE_URL is set but ignored because XP_XRAY_DATAPLANE_PROXY is unset",
+        "XP_XRAY_DATAPLANE_RESTART is set but ignored because XP_XRAY_DATAPLANE_PROXY is unset",
     )
 
 

@@ -26,6 +26,7 @@ from xpagent.core import (
     Event,
     EventKind,
     NodeRuntime,
+    Recovery,
     Slot,
     Snapshot,
     StateFile,
@@ -79,7 +80,8 @@ def test_state_file_round_trips(state: StateFile) -> None:
 
 
 def test_component_state_has_the_contract_fields() -> None:
-    """A component state carries exactly the contract's fields, plus our two additions."""
+    """A component state carries exactly the contract's fields, plus our two additions
+    (and `recovering`, only while it recovers)."""
     value = to_json_value(ComponentState(Component.XRAY, checked_at=NOW))
     assert value == {
         "component": "xray",
@@ -93,6 +95,27 @@ def test_component_state_has_the_contract_fields() -> None:
         "last_error": None,
         "restart_in_flight": False,
     }
+
+
+def test_a_recovering_component_says_how_far_it_is() -> None:
+    """`recovering` is on the wire only while a component recovers, with both counts."""
+    state = ComponentState(
+        Component.XRAY,
+        status=ComponentStatus.DOWN,
+        down_since=NOW,
+        recovering=Recovery(successes=2, needed=3),
+    )
+    value = to_json_value(state)
+    assert value["recovering"] == {"successes": 2, "needed": 3}
+    assert from_json_value(value, ComponentState) == state
+
+
+def test_a_component_state_written_before_recovering_existed_still_reads() -> None:
+    """A component object without `recovering` (an older file or node) is not recovering."""
+    value = to_json_value(ComponentState(Component.XRAY, status=ComponentStatus.DOWN))
+    assert "recovering" not in value
+    assert from_json_value(value, ComponentState).recovering is None
+    assert from_json_value({**value, "recovering": None}, ComponentState).recovering is None
 
 
 def test_slot_has_the_contract_fields() -> None:

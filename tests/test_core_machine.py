@@ -5,6 +5,10 @@ back or forward between updates, and a monotonic clock, which only moves
 forward with time. It also restarts the agent — cleanly or by a crash — through
 the state file. Whatever the clocks do, the time the agent measured is credited
 once: per slot, exactly what the model placed (capped at the slot's 1800 s).
+
+Recovery hysteresis: a `down` component is `up` again only after M
+(`successes_before_up`) consecutive successful probes, and M = 1 is the contract's
+"one success makes it up" — the model below is the v1 rule plus that one count.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from xpagent.core import (
     EventKind,
     NodeRuntime,
     ProbeResult,
+    Recovery,
     RestartPolicy,
     RestartResult,
     Summary,
@@ -92,6 +97,10 @@ class ComponentModel:
     def __init__(self, *, enabled: bool) -> None:
         self.status = "unknown" if enabled else "disabled"
         self.failures = 0
+        #: Passed probes of the current recovery (0 = not recovering).
+        self.successes = 0
+        #: Successful probes in a row, counted apart from the rules, for the property.
+        self.streak = 0
         self.in_flight = False
         self.down_at: datetime | None = None
         self.outage_requests: list[datetime] = []
@@ -102,6 +111,7 @@ class RuntimeMachine(RuleBasedStateMachine):
     @initialize(
         cloudflared_enabled=st.booleans(),
         fails=st.integers(1, 4),
+        successes=st.integers(1, 4),
         restart_enabled=st.booleans(),
         cooldown=st.integers(1, 120),
         backoff_factor=st.integers(1, 40),
@@ -111,6 +121,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         self,
         cloudflared_enabled: bool,
         fails: int,
+        successes: int,
         restart_enabled: bool,
         cooldown: int,
         backoff_factor: int,
@@ -120,6 +131,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         #: The monotonic clock in milliseconds (trio's clock, in the daemon).
         self.mono_ms = monotonic_origin
         self.fails = fails
+        self.successes_before_up = successes
         self.cloudflared_enabled = cloudflared_enabled
         self.enabled = {Component.XRAY} | (
             {Component.CLOUDFLARED} if cloudflared_enabled else set()
@@ -230,6 +242,8 @@ class RuntimeMachine(RuleBasedStateMachine):
         model = self.models[component]
         if not self.policy.enabled or model.status != "down" or model.in_flight:
             return False
+        if model.successes:
+            return False  # recovering: its probes pass, a restart would interrupt that
         # A clock behind what the wait counts from cannot measure it: it is over.
         anchors = (model.last_request, model.down_at)
         if any(anchor is not None and self.now < anchor for anchor in anchors):
@@ -274,16 +288,27 @@ class RuntimeMachine(RuleBasedStateMachine):
         warning = self.measure()
         result = ProbeResult.success() if ok else ProbeResult.failure("connection refused")
         update = self.runtime.probed(
-            component, result, now, fails_before_down=self.fails, monotonic=self.monotonic
+            component,
+            result,
+            now,
+            fails_before_down=self.fails,
+            successes_before_up=self.successes_before_up,
+            monotonic=self.monotonic,
         )
         self.runtime = update.runtime
         self.after_update(update.events, clock_warning=warning)
 
         before = model.status
         if ok:
-            model.status, model.failures, model.outage_requests = "up", 0, []
-            model.down_at = None
+            model.streak += 1
+            model.failures = 0
+            if model.status == "down" and model.successes + 1 < self.successes_before_up:
+                model.successes += 1
+            else:
+                model.status, model.successes, model.outage_requests = "up", 0, []
+                model.down_at = None
         else:
+            model.streak, model.successes = 0, 0
             model.failures += 1
             if model.failures >= self.fails and model.status != "down":
                 model.status, model.down_at = "down", now
@@ -294,6 +319,10 @@ class RuntimeMachine(RuleBasedStateMachine):
             assert changed[0].status_to == model.status
             if model.status == "down":
                 assert changed[0].message.endswith("(connection refused)")
+        if before == "down" and self.runtime.component(component).status is ComponentStatus.UP:
+            # The property itself, whatever the model's bookkeeping: no `up` from `down`
+            # before M successes in a row.
+            assert model.streak >= self.successes_before_up
         self.see(now)
 
     @precondition(lambda self: self.running)
@@ -398,6 +427,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         for model in self.models.values():
             if model.status != "disabled":
                 model.status, model.failures, model.down_at = "unknown", 0, None
+            model.successes = model.streak = 0
             model.in_flight = False
         self.see(self.now)
 
@@ -410,6 +440,14 @@ class RuntimeMachine(RuleBasedStateMachine):
             assert state.status == model.status
             assert state.restart_in_flight == model.in_flight
             assert (state.down_since is not None) == (model.status == "down")
+            expected = (
+                Recovery(successes=model.successes, needed=self.successes_before_up)
+                if model.successes
+                else None
+            )
+            assert state.recovering == expected
+            if self.successes_before_up == 1:
+                assert state.recovering is None  # M = 1: the v1 rule, no recovering state
         assert self.runtime.summary == Summary(model_summary(self.statuses()))
 
     @invariant()

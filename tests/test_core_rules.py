@@ -30,6 +30,7 @@ from xpagent.core import (
     NodeRuntime,
     PreviousRun,
     ProbeResult,
+    Recovery,
     RestartPolicy,
     RestartResult,
     StateFileError,
@@ -139,6 +140,112 @@ def test_an_up_component_needs_the_full_threshold_to_go_down() -> None:
     state, events = observe(state, FAIL, at(2), fails_before_down=2)
     assert state.status is DOWN
     assert events[0].message == "xray status changed: up -> down (connection refused)"
+
+
+def test_a_down_component_needs_the_successes_before_up_to_be_up_again() -> None:
+    """With successes_before_up = 3 a down component stays down, recovering, through two
+    passed probes, keeping its outage; the third makes it up."""
+    state = ComponentState(
+        Component.XRAY,
+        status=DOWN,
+        down_since=at(0),
+        consecutive_failures=4,
+        restart_attempts=2,
+        last_error="connection refused",
+    )
+    for second, passed in ((10, 1), (12, 2)):
+        state, events = observe(state, OK, at(second), fails_before_down=3, successes_before_up=3)
+        assert events == ()
+        assert state.status is DOWN
+        assert state.recovering == Recovery(successes=passed, needed=3)
+        assert (state.down_since, state.restart_attempts) == (at(0), 2)
+        assert (state.checked_at, state.consecutive_failures) == (at(second), 0)
+        assert state.last_error == "connection refused"
+    state, events = observe(state, OK, at(14), fails_before_down=3, successes_before_up=3)
+    assert (state.status, state.recovering, state.down_since) == (UP, None, None)
+    assert (state.restart_attempts, state.last_error) == (0, None)
+    assert [e.message for e in events] == ["xray status changed: down -> up"]
+
+
+def test_a_failure_while_recovering_starts_the_count_over() -> None:
+    """A failed probe ends the recovery: the component is still down and counts failures
+    again, and the next success is the first of a new run."""
+    state = ComponentState(Component.XRAY, status=DOWN, down_since=at(0))
+    state, _ = observe(state, OK, at(2), fails_before_down=3, successes_before_up=2)
+    assert state.recovering == Recovery(successes=1, needed=2)
+    state, events = observe(state, FAIL, at(4), fails_before_down=3, successes_before_up=2)
+    assert (state.status, state.recovering, state.consecutive_failures) == (DOWN, None, 1)
+    assert events == ()
+    state, _ = observe(state, OK, at(6), fails_before_down=3, successes_before_up=2)
+    assert (state.status, state.recovering) == (DOWN, Recovery(successes=1, needed=2))
+    state, _ = observe(state, OK, at(8), fails_before_down=3, successes_before_up=2)
+    assert (state.status, state.recovering) == (UP, None)
+
+
+@pytest.mark.parametrize("status", [UNKNOWN, UP])
+def test_only_a_down_component_recovers(status: ComponentStatus) -> None:
+    """An unknown component is up at its first success, an up one stays up: the count
+    applies to coming back from down only (CONTRACT §6)."""
+    state = ComponentState(Component.XRAY, status=status)
+    state, _ = observe(state, OK, at(0), fails_before_down=3, successes_before_up=10)
+    assert (state.status, state.recovering) == (UP, None)
+
+
+def test_no_restart_is_requested_while_recovering() -> None:
+    """A recovering component is answering again: the policy holds restarts until it is
+    up or fails again."""
+    policy = RestartPolicy(enabled=True, cooldown_secs=30)
+    state = ComponentState(Component.XRAY, status=DOWN, down_since=at(0))
+    assert restart_due(state, policy, at(0))
+    recovering, _ = observe(state, OK, at(1), fails_before_down=3, successes_before_up=3)
+    assert not restart_due(recovering, policy, at(1000))
+    failed, _ = observe(recovering, FAIL, at(2), fails_before_down=3, successes_before_up=3)
+    assert restart_due(failed, policy, at(2))
+
+
+@given(
+    start=st.sampled_from([UNKNOWN, UP, DOWN]),
+    fails=st.integers(1, 4),
+    outcomes=st.lists(st.booleans(), max_size=30),
+)
+def test_one_success_before_up_is_the_v1_rule(
+    start: ComponentStatus, fails: int, outcomes: list[bool]
+) -> None:
+    """successes_before_up = 1 is CONTRACT §1's tracker exactly: one success makes a
+    component up, and it is never recovering."""
+    state = ComponentState(Component.XRAY, status=start)
+    status, failures = start, 0
+    for second, ok in enumerate(outcomes):
+        result = OK if ok else FAIL
+        state, _ = observe(
+            state, result, at(second), fails_before_down=fails, successes_before_up=1
+        )
+        if ok:
+            status, failures = UP, 0
+        else:
+            failures += 1
+            status = DOWN if failures >= fails else status
+        assert (state.status, state.recovering) == (status, None)
+
+
+def test_successes_before_up_below_one_is_refused() -> None:
+    """A recovery count below one is a programming error."""
+    with pytest.raises(TransitionError, match="successes_before_up"):
+        observe(ComponentState(Component.XRAY), OK, T0, fails_before_down=1, successes_before_up=0)
+
+
+def test_a_new_run_of_the_agent_forgets_a_recovery() -> None:
+    """A restored recovering component starts the new run unknown, without `recovering`."""
+    runtime = started().probed(Component.XRAY, FAIL, at(1), fails_before_down=1).runtime
+    runtime = runtime.probed(
+        Component.XRAY, OK, at(2), fails_before_down=1, successes_before_up=3
+    ).runtime
+    assert runtime.component(Component.XRAY).recovering == Recovery(successes=1, needed=3)
+    restored, previous = restore(decode_state(encode_state(runtime, at(3)), node_id="node-a"))
+    assert restored.component(Component.XRAY).recovering == Recovery(successes=1, needed=3)
+    again = restored.started(at(10), enabled={Component.XRAY}, previous=previous).runtime
+    xray = again.component(Component.XRAY)
+    assert (xray.status, xray.recovering) == (UNKNOWN, None)
 
 
 def test_a_disabled_component_is_never_observed() -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
+import grpc
 import httpx
 import pytest
 import trio
 import trio.testing
 
+from tests.agents import admin_client, make_cluster, start_agent
+from tests.grpc_xray import running_xray_api
 from xpagent.core import (
     SUPERVISED,
     Component,
@@ -287,3 +291,86 @@ async def test_supervisors_are_built_per_enabled_component_from_the_registry(
         assert (tunnel.component, tunnel.restarter) == (Component.CLOUDFLARED, None)
         assert tunnel.probe == MetricsProbe(http, "http://127.0.0.1:20241")
         assert tunnel.probe_deadline_secs == 2.0
+
+
+async def test_a_recovering_component_is_up_after_its_successes_and_not_restarted_meanwhile(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """With XP_*_HEALTH_SUCCESSES_BEFORE_UP = 3 the supervisor keeps a component down for
+    two passing probes and requests no restart while they pass."""
+    recorder = make_recorder(tmp_path)
+    probe, restarter = SwitchableProbe(down=True), RecordingRestarter()
+    settings = component_settings(successes_before_up=3, restart_cooldown_secs=1)
+    supervisor = Supervisor(Component.XRAY, probe, restarter, settings, recorder, 1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervisor.run)
+        await trio.sleep(5)  # down at the probe at 4 s, restarted at once
+        assert restarter.requested_at == [4]
+        probe.down = False
+        seen = []
+        for _ in range(3):  # probes at 6, 8 and 10 s
+            await trio.sleep(2)
+            state = recorder.runtime.component(Component.XRAY)
+            seen.append((state.status, state.recovering and state.recovering.successes))
+        nursery.cancel_scope.cancel()
+    assert seen == [
+        (ComponentStatus.DOWN, 1),
+        (ComponentStatus.DOWN, 2),
+        (ComponentStatus.UP, None),
+    ]
+    # Its backoff would have allowed one at 5 s and 7 s: recovering holds them.
+    assert restarter.requested_at == [4]
+    up = next(e for e in recorder.runtime.events if e.status_to is ComponentStatus.UP)
+    assert up.occurred_at == ORIGIN + timedelta(seconds=10)
+
+
+async def wait_for_xray(
+    client: httpx.AsyncClient, accept: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Bounded poll of the node's detail until its xray component satisfies `accept`."""
+    with trio.fail_after(10):
+        while True:
+            detail = (await client.get("/api/admin/nodes/a/runtime?events_limit=0")).json()
+            xray: dict[str, Any] = detail["components"][1]
+            if accept(xray):
+                return xray
+            await trio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_a_real_agent_reports_recovery_until_its_successes_pass(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A real agent with XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP=3 keeps xray down while its
+    API answers again, says `recovering` 1 then 2 of 3 on the API, and is up at the third."""
+    with running_xray_api() as xray:
+        cluster = make_cluster(tmp_path, ["a"], xray_addr=xray.addr)
+        settings = cluster.settings(
+            "a",
+            XP_XRAY_HEALTH_FAILS_BEFORE_DOWN="1",
+            XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP="3",
+        )
+        await start_agent(nursery, settings)
+        async with admin_client(cluster.url("a")) as client:
+            await wait_for_xray(client, lambda c: c["status"] == "up")
+            xray.abort_with = grpc.StatusCode.UNAVAILABLE
+            down = await wait_for_xray(client, lambda c: c["status"] == "down")
+            assert "recovering" not in down
+            xray.abort_with = None
+            seen = [down.get("recovering")]
+            with trio.fail_after(10):
+                while True:
+                    component = await wait_for_xray(
+                        client, lambda c: c.get("recovering") != seen[-1] or c["status"] == "up"
+                    )
+                    if component["status"] == "up":
+                        break
+                    assert component["status"] == "down"
+                    seen.append(component["recovering"])
+            events = (await client.get("/api/admin/nodes/a/runtime")).json()["events"]
+    assert seen == [None, {"successes": 1, "needed": 3}, {"successes": 2, "needed": 3}]
+    assert "recovering" not in component
+    changes = [e["message"] for e in events if e["component"] == "xray"]
+    assert changes[0] == "xray status changed: down -> up"
+    # Recovering records no events: the status did not change while it passed.
+    assert changes[1].startswith("xray status changed: up -> down")

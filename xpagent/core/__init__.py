@@ -7,7 +7,7 @@ applies these decisions, publishes the events and writes the state file.
 Public surface:
 
 - models: `Component`, `ComponentStatus`, `Summary`, `ComponentState`, `Slot`,
-  `Event`, `EventKind`, `EventLevel`, `ProbeResult`, `RestartResult`, and
+  `Event`, `EventKind`, `EventLevel`, `ProbeResult`, `Recovery`, `RestartResult`, and
   `ByComponent`, the immutable mapping per-component data is kept in
   (`SUPERVISED` and `COMPONENTS` list the components);
 - the state machine (`_machine`): `NodeRuntime` with its inputs (`started`,
@@ -71,6 +71,7 @@ from ._models import (
     EventKind,
     EventLevel,
     ProbeResult,
+    Recovery,
     RestartResult,
     Slot,
     Summary,
@@ -129,6 +130,7 @@ __all__ = [
     "Observation",
     "PreviousRun",
     "ProbeResult",
+    "Recovery",
     "RestartPolicy",
     "RestartResult",
     "RuntimeDetail",

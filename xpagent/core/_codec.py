@@ -30,6 +30,7 @@ from ._models import (
     COMPONENTS,
     ByComponent,
     Component,
+    ComponentState,
     ComponentStatus,
     EventKind,
     EventLevel,
@@ -170,8 +171,9 @@ def _flatten_component_keys() -> None:
 _flatten_component_keys()
 
 
-def _omit_error_when_none() -> None:
-    # An item carries `error` only when its node could not be reached.
+def _omit_when_none() -> None:
+    # An item carries `error` only when its node could not be reached, a component
+    # `recovering` only while it recovers: absent means none, for readers old and new.
     from cattrs.gen import make_dict_unstructure_fn, override
 
     from ._views import RuntimeItem
@@ -180,9 +182,15 @@ def _omit_error_when_none() -> None:
         RuntimeItem,
         make_dict_unstructure_fn(RuntimeItem, _converter, error=override(omit_if_default=True)),
     )
+    _converter.register_unstructure_hook(
+        ComponentState,
+        make_dict_unstructure_fn(
+            ComponentState, _converter, recovering=override(omit_if_default=True)
+        ),
+    )
 
 
-_omit_error_when_none()
+_omit_when_none()
 
 
 def to_json_value(value: object) -> Any:

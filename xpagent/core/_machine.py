@@ -25,6 +25,10 @@ then applies its change to one component through a step below, each taking a
   first probe answers or it fails `fails_before_down` times in a row; one
   success makes it `up` (clearing `down_since` and the outage's restart
   attempts); reaching the threshold of consecutive failures makes it `down`.
+  A `down` component is `up` again only after `successes_before_up`
+  consecutive successes (1, the default, is the rule above); until then it
+  stays `down` and `recovering` counts them, and a failure starts the count
+  over. Recovering records no event: the status has not changed.
 - `begin_restart` / `finish_restart`: a restart requested, and its outcome. When
   one is due is the restart policy's question (`restart_due`), not a change.
 - `reconciled`: a supervised component as a new run of the agent starts with it.
@@ -73,6 +77,7 @@ from ._models import (
     EventKind,
     EventLevel,
     ProbeResult,
+    Recovery,
     RestartResult,
     Slot,
     Summary,
@@ -173,6 +178,7 @@ def observe(
     now: datetime,
     *,
     fails_before_down: int,
+    successes_before_up: int = 1,
     ids: EventIds = new_event_id,
 ) -> Step:
     """Apply one probe outcome taken at `now` (see the tracker's rules above)."""
@@ -180,8 +186,19 @@ def observe(
         raise TransitionError(f"{state.component} is disabled and must not be probed")
     if fails_before_down < 1:
         raise TransitionError(f"fails_before_down must be at least 1, not {fails_before_down}")
+    if successes_before_up < 1:
+        raise TransitionError(f"successes_before_up must be at least 1, not {successes_before_up}")
 
     if result.ok:
+        if state.status is ComponentStatus.DOWN:
+            successes = (state.recovering.successes if state.recovering else 0) + 1
+            if successes < successes_before_up:
+                # Still down: the outage's reason and restart attempts stay.
+                recovering = Recovery(successes=successes, needed=successes_before_up)
+                new = attrs.evolve(
+                    state, checked_at=now, consecutive_failures=0, recovering=recovering
+                )
+                return new, ()
         new = attrs.evolve(
             state,
             status=ComponentStatus.UP,
@@ -190,6 +207,7 @@ def observe(
             consecutive_failures=0,
             restart_attempts=0,
             last_error=None,
+            recovering=None,
         )
         if state.status is ComponentStatus.UP:
             return new, ()
@@ -197,7 +215,9 @@ def observe(
 
     failures = state.consecutive_failures + 1
     reason = result.reason or "probe failed"
-    new = attrs.evolve(state, checked_at=now, consecutive_failures=failures, last_error=reason)
+    new = attrs.evolve(
+        state, checked_at=now, consecutive_failures=failures, last_error=reason, recovering=None
+    )
     if state.status is ComponentStatus.DOWN or failures < fails_before_down:
         return new, ()
     new = attrs.evolve(new, status=ComponentStatus.DOWN, down_since=now)
@@ -261,6 +281,7 @@ def reconciled(
         consecutive_failures=0,
         last_error=None,
         restart_in_flight=False,
+        recovering=None,
     )
     if was_disabled:
         note = "monitored on this node from now on"
@@ -470,13 +491,21 @@ class NodeRuntime:
         now: datetime,
         *,
         fails_before_down: int,
+        successes_before_up: int = 1,
         monotonic: float | None = None,
         ids: EventIds = new_event_id,
     ) -> Update:
         """Apply one probe outcome of a supervised component (`observe`)."""
         return self._stepped(
             component,
-            lambda state: observe(state, result, now, fails_before_down=fails_before_down, ids=ids),
+            lambda state: observe(
+                state,
+                result,
+                now,
+                fails_before_down=fails_before_down,
+                successes_before_up=successes_before_up,
+                ids=ids,
+            ),
             now,
             monotonic=monotonic,
             ids=ids,

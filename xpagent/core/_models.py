@@ -29,6 +29,7 @@ __all__ = [
     "EventKind",
     "EventLevel",
     "ProbeResult",
+    "Recovery",
     "RestartResult",
     "Slot",
     "Summary",
@@ -157,12 +158,30 @@ class _Outcome:
 
 @attrs.frozen
 class ProbeResult(_Outcome):
-    """The outcome of one probe: it answered, or it failed for a short human reason."""
+    """The outcome of one probe: it answered, or it failed for a short human reason.
+
+    `calls_for_restart` is false for a failure that must not request a restart by
+    itself (xray's data plane unless XP_XRAY_DATAPLANE_RESTART: a dead upstream
+    fails it too). It counts as a failure all the same; the shell asks the restart
+    policy only after failures that call for a restart.
+    """
+
+    calls_for_restart: bool = True
 
 
 @attrs.frozen
 class RestartResult(_Outcome):
     """The outcome of one restart command: exit 0, or a failure with its reason."""
+
+
+@attrs.frozen
+class Recovery:
+    """A `down` component on its way back up: `successes` probes in a row have
+    passed of the `needed` ones (`XP_*_HEALTH_SUCCESSES_BEFORE_UP`) that make it
+    `up` again, so always 1 <= successes < needed."""
+
+    successes: int
+    needed: int
 
 
 @attrs.frozen
@@ -172,8 +191,11 @@ class ComponentState:
     `restart_attempts` counts the restart requests of the current outage and is
     reset when the component is up again; the wait before the next request is
     derived from it (see `restart_policy`). `last_error` is the reason of the
-    latest failed probe, cleared by a success. `restart_in_flight` is true while a
-    requested restart has not reported its outcome.
+    latest failed probe, cleared when the component is up again. `restart_in_flight`
+    is true while a requested restart has not reported its outcome. `recovering`
+    is set while the component is `down` but its latest probes passed, fewer of
+    them than it needs to be `up` again (None otherwise, and in a state written
+    before it existed).
     """
 
     component: Component
@@ -186,6 +208,7 @@ class ComponentState:
     last_restart_failed_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
     last_error: str | None = None
     restart_in_flight: bool = False
+    recovering: Recovery | None = None
 
 
 SLOT_LENGTH = timedelta(minutes=30)

@@ -6,9 +6,10 @@ not `none`), then again while it stays down: the wait after attempt *n* is
 attempt count belongs to the outage and is reset when the component is up again
 (by the tracker), so the next outage starts with an immediate request — but
 never sooner than a cooldown after the previous request, whatever the outage. At
-most one restart is in flight per component. The policy only decides: recording
-a request and its outcome are steps of the state machine (`_machine`), running
-the command is the shell's work.
+most one restart is in flight per component, and none is requested while a
+component is recovering (its probes pass again: a restart would only interrupt
+that). The policy only decides: recording a request and its outcome are steps of
+the state machine (`_machine`), running the command is the shell's work.
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ class RestartPolicy:
 def next_restart_at(state: ComponentState, policy: RestartPolicy) -> datetime | None:
     """The earliest time the next restart may be requested, or None when none is wanted.
 
-    A component that is not down, a disabled policy or a restart in flight wants
-    none. The first request of an outage is due when it went down, or a cooldown
-    after the previous request if that is later (a flapping component cannot
-    cause a restart storm).
+    A component that is not down or is recovering, a disabled policy or a
+    restart in flight wants none. The first request of an outage is due when it
+    went down, or a cooldown after the previous request if that is later (a
+    flapping component cannot cause a restart storm).
     """
     if not policy.enabled or state.status is not ComponentStatus.DOWN:
         return None
-    if state.restart_in_flight:
+    if state.restart_in_flight or state.recovering is not None:
         return None
     went_down = state.down_since or state.checked_at
     last = state.last_restart_at

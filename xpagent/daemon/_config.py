@@ -227,6 +227,9 @@ def _component_rows(component: Component) -> tuple[Setting[Any], ...]:
             "health_interval_secs"),
         row("HEALTH_FAILS_BEFORE_DOWN", kinds.integer(1, 10), "3",
             f"consecutive failed probes before {name} is down", "fails_before_down"),
+        row("HEALTH_SUCCESSES_BEFORE_UP", kinds.integer(1, 10), "1",
+            f"consecutive successful probes before a down {name} is up again "
+            "(1 = the first success)", "successes_before_up"),
         row("RESTART_MODE", kinds.enum_choice(RestartMode), "none",
             f"how a restart of {name} is requested", "restart_mode"),
         row("MONITOR_MODE", kinds.enum_choice(CloudflaredMonitorMode), None,
@@ -281,6 +284,27 @@ CLUSTER_SECRET_FILE = Setting(
     "file holding the key for internal signatures (at least 32 bytes once surrounding "
     "whitespace is stripped); required when the cluster has more than one node")
 
+# xray's data-plane probe (CONTRACT §6): xray's alone, shown under its other settings.
+DATAPLANE_PROXY = Setting(
+    "XP_XRAY_DATAPLANE_PROXY", kinds.PROXY_URL, None,
+    "a SOCKS5 or HTTP inbound of xray kept on loopback for health checks; set = the "
+    "data-plane probe is on, and xray is up only when its API and a request through "
+    "this inbound both answer", "dataplane_proxy", Component.XRAY)
+DATAPLANE_ROWS: tuple[Setting[Any], ...] = (
+    DATAPLANE_PROXY,
+    Setting("XP_XRAY_DATAPLANE_URL", kinds.URL, None,
+            "fetched through XP_XRAY_DATAPLANE_PROXY (required with it); any 2xx answer "
+            "passes", "dataplane_url", Component.XRAY,
+            default_doc="unset (required with XP_XRAY_DATAPLANE_PROXY)"),
+    Setting("XP_XRAY_DATAPLANE_INTERVAL_SECS", kinds.integer(1, 600), "30",
+            "seconds between data-plane probes while they pass; a failing one is asked "
+            "again every XP_XRAY_HEALTH_INTERVAL_SECS", "dataplane_interval_secs",
+            Component.XRAY),
+    Setting("XP_XRAY_DATAPLANE_RESTART", kinds.BOOLEAN, "false",
+            "whether a data-plane failure alone requests a restart of xray (a dead "
+            "upstream fails the probe too)", "dataplane_restart", Component.XRAY),
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     BIND,
     Setting("XP_DATA_DIR", kinds.PATH, "./data", "state directory, created if missing",
@@ -305,6 +329,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("XP_XRAY_API_ADDR", kinds.NETLOC, "127.0.0.1:10085", "xray's gRPC API address",
             "api_addr", Component.XRAY),
     *(row for component in COMPONENT_DEFAULTS for row in _component_rows(component)),
+    *DATAPLANE_ROWS,
     Setting("XP_LOG_LEVEL", kinds.choice(("debug", "info", "warning", "error"), str), "info",
             "lowest level logged", "log_level"),
     Setting("XP_LOG_FORMAT", kinds.enum_choice(LogFormat), "text",
@@ -487,6 +512,8 @@ def _component_settings(raw: _Raw, component: Component, warnings: list[str]) ->
                 raise ConfigError(f"{setting.name} is required when {shown[mode_field]}")
 
     check_needed("restart_mode")
+    if "dataplane_proxy" in rows:
+        _check_dataplane(raw, values, shown, warnings)
     monitor = rows.get("monitor_mode")
     if monitor is not None:
         restart_mode = values["restart_mode"]
@@ -503,6 +530,21 @@ def _component_settings(raw: _Raw, component: Component, warnings: list[str]) ->
             )
         check_needed("monitor_mode")
     return ComponentSettings(**values)
+
+
+def _check_dataplane(
+    raw: _Raw, values: Mapping[str, Any], shown: Mapping[str, str], warnings: list[str]
+) -> None:
+    """The data-plane probe needs its URL once its proxy is set; without the proxy its
+    other settings are unused."""
+    if values["dataplane_proxy"] is None:
+        for setting in DATAPLANE_ROWS:
+            if raw.given(setting):
+                warnings.append(
+                    f"{setting.name} is set but ignored because {DATAPLANE_PROXY.name} is unset"
+                )
+    elif values["dataplane_url"] is None:
+        raise ConfigError(f"XP_XRAY_DATAPLANE_URL is required when {shown['dataplane_proxy']}")
 
 
 def _node_fields(

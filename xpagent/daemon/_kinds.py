@@ -228,3 +228,51 @@ OPENRC_SERVICE = pattern(
     r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}",
     "an OpenRC service name ([A-Za-z0-9_.-], not starting with '-')",
 )
+
+
+# --- xray's data-plane probe (CONTRACT §6) ---------------------------------------
+
+
+def _url_host_problem(raw: str, schemes: tuple[str, ...], named: str) -> str | None:
+    """Why `raw` is not a URL of one of `schemes` (`named` so in the reason) with a
+    valid host and no user name, or None."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in schemes or not parts.netloc:
+        return f"is not {named} URL"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    host = parts.hostname or ""
+    return _ipv6_problem(host) if ":" in host else _host_problem(host)
+
+
+def _proxy_url(raw: str) -> str:
+    problem = _url_host_problem(raw, ("socks5", "http"), "a socks5:// or http://")
+    if problem is None:
+        parts = urlsplit(raw)
+        if parts.port is None:
+            problem = "has no port"
+        elif parts.path not in ("", "/") or parts.query or parts.fragment:
+            problem = "must not have a path, query or fragment"
+    if problem is not None:
+        raise Invalid(f"{problem} (allowed: {PROXY_URL.allowed})")
+    return raw.removesuffix("/")
+
+
+def _url(raw: str) -> str:
+    problem = _url_host_problem(raw, ("http", "https"), "an http(s)")
+    if problem is None and (not raw.isprintable() or any(c.isspace() for c in raw)):
+        problem = "contains spaces or control characters"
+    if problem is not None:
+        raise Invalid(f"{problem} (allowed: {URL.allowed})")
+    return raw
+
+
+#: A proxy the agent sends requests through: xray's SOCKS5 or HTTP inbound.
+PROXY_URL = Kind("socks5://host:port or http://host:port", _proxy_url)
+#: A URL to fetch, path and query included.
+URL = Kind("an http(s):// URL", _url)
+BOOLEAN = choice(("true", "false"), lambda value: value == "true")

@@ -3,6 +3,8 @@
 ```
 serve_node                 loads the state, records the start, and at the end the stop
 ├─ recorder.run            persists the state file when due
+├─ xray data-plane probe   only when XP_XRAY_DATAPLANE_PROXY is set: keeps the
+│                          latest answer xray's supervisor reads
 └─ supervisor: COMPONENT   one per enabled component (xray; cloudflared unless
                            disabled), restarted with backoff if it crashes
 ```
@@ -27,7 +29,7 @@ from xpagent.core import NodeRuntime
 from ._clock import WallClock, system_clock
 from ._hub import Hub
 from ._logging import logger
-from ._probes import ProbeClients, open_grpc_client
+from ._probes import ProbeClients, open_data_plane, open_grpc_client
 from ._recorder import Recorder
 from ._settings import Settings
 from ._state_store import STATE_FILE_NAME, load_state
@@ -103,10 +105,13 @@ async def serve_node(
         async with (
             open_http_client(settings) as http_client,
             open_grpc_client() as grpc_client,
+            open_data_plane(settings.xray) as data_plane,
             trio.open_nursery() as nursery,
         ):
             await nursery.start(recorder.run)
-            clients = ProbeClients(http=http_client, grpc=grpc_client)
+            if data_plane is not None:
+                await nursery.start(keep_running, "xray data-plane probe", data_plane.run)
+            clients = ProbeClients(http=http_client, grpc=grpc_client, data_plane=data_plane)
             supervisors = supervisors_for(settings.components, recorder=recorder, clients=clients)
             for supervisor in supervisors:
                 await nursery.start(

@@ -11,6 +11,11 @@ failure with a short human reason. The supervisor bounds it with its deadline
 - `CommandProbe`: a program's exit status (0 = up); `systemd_probe` and
   `openrc_probe` are the init-system flavours.
 - `MetricsProbe`: cloudflared's `GET {metrics_url}/ready`, 200 = up.
+- `DataPlaneProbe`: xray's data plane (CONTRACT §6): `GET {url}` through a SOCKS5
+  or HTTP inbound of xray, any 2xx = up. It runs beside the supervisors, in its
+  own `DataPlaneWatch` at its own interval, which keeps its latest answer;
+  `DataPlaneGatedProbe` is xray's probe when it is on: the API probe, failed
+  (`data plane: …`) while that latest answer is a failure.
 
 `PROBES` says which probe each supervised component gets (its builder from the
 component's settings, and its deadline).
@@ -18,11 +23,14 @@ component's settings, and its deadline).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Protocol, assert_never
 
 import attrs
 import httpx
+import trio
 
 from xpagent.core import Component, ProbeResult
 
@@ -31,11 +39,15 @@ from ._settings import CloudflaredMonitorMode, ComponentSettings
 from ._transport_errors import describe_transport_error
 
 __all__ = [
+    "DATAPLANE_DEADLINE_SECS",
     "GET_STATS_PATH",
     "GRPC_STATUS_NAMES",
     "PROBES",
     "PROBE_COUNTER_NAME",
     "CommandProbe",
+    "DataPlaneGatedProbe",
+    "DataPlaneProbe",
+    "DataPlaneWatch",
     "MetricsProbe",
     "Probe",
     "ProbeBuilder",
@@ -45,6 +57,8 @@ __all__ = [
     "build_cloudflared_probe",
     "build_xray_probe",
     "get_stats_request",
+    "open_data_plane",
+    "open_data_plane_client",
     "open_grpc_client",
     "openrc_probe",
     "systemd_probe",
@@ -145,6 +159,16 @@ async def _read_bounded(response: httpx.Response) -> None:
             return
 
 
+async def _get_status(client: httpx.AsyncClient, url: str) -> int:
+    """`GET url` (its body read up to `_MAX_BODY_BYTES`): the answer's status code.
+
+    Raises httpx.HTTPError when there is no answer.
+    """
+    async with client.stream("GET", url) as response:
+        await _read_bounded(response)
+    return response.status_code
+
+
 def _media_type(response: httpx.Response) -> str:
     content_type: str = response.headers.get("content-type", "")
     return content_type.split(";")[0].strip().lower()
@@ -230,13 +254,12 @@ class MetricsProbe:
 
     async def probe(self) -> ProbeResult:
         try:
-            async with self.client.stream("GET", self.url) as response:
-                await _read_bounded(response)
+            status = await _get_status(self.client, self.url)
         except httpx.HTTPError as exc:
             return ProbeResult.failure(describe_transport_error(exc))
-        if response.status_code == 200:
+        if status == 200:
             return ProbeResult.success()
-        return ProbeResult.failure(f"HTTP {response.status_code}")
+        return ProbeResult.failure(f"HTTP {status}")
 
 
 def build_cloudflared_probe(
@@ -267,13 +290,173 @@ def build_cloudflared_probe(
     assert_never(mode)
 
 
+#: CONTRACT §6: `data plane: timed out after 5s`.
+DATAPLANE_DEADLINE_SECS = 5.0
+#: How much of the API probe's deadline is left to report that the data plane has
+#: not answered yet, rather than being cut off by the deadline itself.
+_FIRST_ANSWER_MARGIN_SECS = 0.1
+#: The transport's reasons, as they read for a request made through a proxy.
+_THROUGH_PROXY_REASONS = {
+    # Every connection the data-plane client opens goes to the proxy.
+    "connection refused": "proxy refused",
+    # Through a tunnel, the proxy or the target behind it: xray's SOCKS inbound
+    # accepts first and closes when the target refuses.
+    "connection closed by the server": "connection closed without an answer",
+}
+
+
+def open_data_plane_client(proxy: str) -> httpx.AsyncClient:
+    """The data-plane probe's own client: every request through `proxy` (SOCKS5 with
+    httpx's `socks` extra, or HTTP), on a new connection each time.
+
+    Not the process's client: that one reaches nodes and cloudflared directly. No
+    connection is kept, so each probe proves that xray forwards a new connection
+    (one kept open could outlive what it is meant to test). Proxy variables of the
+    environment are ignored; redirects are not followed (an expected answer is
+    2xx). The timeouts are only a backstop behind `DATAPLANE_DEADLINE_SECS`.
+    """
+    return httpx.AsyncClient(
+        proxy=proxy,
+        trust_env=False,
+        follow_redirects=False,
+        timeout=httpx.Timeout(2 * DATAPLANE_DEADLINE_SECS),
+        limits=httpx.Limits(max_connections=2, max_keepalive_connections=0),
+    )
+
+
+def _describe_data_plane_error(exc: httpx.HTTPError) -> str:
+    reason = describe_transport_error(exc)
+    return _THROUGH_PROXY_REASONS.get(reason, reason)
+
+
+@attrs.frozen
+class DataPlaneProbe:
+    """`GET {url}` through xray (the client from `open_data_plane_client`); 2xx = up."""
+
+    client: httpx.AsyncClient
+    url: str
+
+    async def probe(self) -> ProbeResult:
+        try:
+            status = await _get_status(self.client, self.url)
+        except httpx.HTTPError as exc:
+            return ProbeResult.failure(_describe_data_plane_error(exc))
+        if 200 <= status < 300:
+            return ProbeResult.success()
+        return ProbeResult.failure(f"HTTP {status}")
+
+
+@attrs.define
+class DataPlaneWatch:
+    """Asks the data plane (`probe`) over and over; `latest` is its latest answer.
+
+    `run` probes under `deadline_secs` (an overrun is `timed out after 5s`), then
+    again `interval_secs` after the start of a probe that passed, or
+    `retry_secs` (xray's health interval) after the end of one that failed: xray's
+    probe counts the latest answer at every API probe, so a failure is confirmed
+    or cleared at that pace, and one lost request cannot hold xray down for a
+    whole data-plane interval.
+    """
+
+    probe: Probe
+    interval_secs: float
+    retry_secs: float
+    deadline_secs: float = DATAPLANE_DEADLINE_SECS
+    latest: ProbeResult | None = attrs.field(default=None, init=False)
+    _answered: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    async def probe_once(self) -> ProbeResult:
+        with trio.move_on_after(self.deadline_secs):
+            return await self.probe.probe()
+        return ProbeResult.failure(f"timed out after {self.deadline_secs:g}s")
+
+    async def wait_answered(self) -> ProbeResult:
+        """The latest answer, once there is one."""
+        await self._answered.wait()
+        assert self.latest is not None
+        return self.latest
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Never returns."""
+        task_status.started()
+        while True:
+            started = trio.current_time()
+            self.latest = result = await self.probe_once()
+            self._answered.set()
+            if result.ok:
+                await trio.sleep_until(started + self.interval_secs)
+            else:
+                await trio.sleep(self.retry_secs)
+
+
+@attrs.frozen
+class DataPlaneGatedProbe:
+    """xray's probe with the data-plane probe on: `api` first, then the data plane's
+    latest answer (`data plane: …` when it failed).
+
+    Until the data plane has answered once, the probe waits for it as long as its
+    deadline allows, so xray is never called up on its API alone. A data-plane
+    failure calls for a restart only with `restart_on_failure`
+    (XP_XRAY_DATAPLANE_RESTART); a failed API always does.
+    """
+
+    api: Probe
+    data_plane: DataPlaneWatch
+    restart_on_failure: bool
+
+    async def probe(self) -> ProbeResult:
+        api = await self.api.probe()
+        if not api.ok:
+            return api
+        answer = self.data_plane.latest
+        if answer is None:
+            answer = await self._first_answer()
+        if answer.ok:
+            return api
+        return ProbeResult(
+            ok=False,
+            reason=f"data plane: {answer.reason or 'failed'}",
+            calls_for_restart=self.restart_on_failure,
+        )
+
+    async def _first_answer(self) -> ProbeResult:
+        deadline = trio.current_effective_deadline()
+        if deadline != math.inf:
+            deadline -= _FIRST_ANSWER_MARGIN_SECS
+        with trio.move_on_at(deadline):
+            return await self.data_plane.wait_answered()
+        return ProbeResult.failure("no answer yet")
+
+
+@asynccontextmanager
+async def open_data_plane(settings: ComponentSettings) -> AsyncIterator[DataPlaneWatch | None]:
+    """The watch of xray's data plane with its own client, or None when its probe is off.
+
+    Its `run` is for the caller to start; the client is closed on leaving.
+    """
+    if settings.dataplane_proxy is None:
+        yield None
+        return
+    if settings.dataplane_url is None:
+        raise ValueError("a data-plane proxy needs a data-plane URL")
+    async with open_data_plane_client(settings.dataplane_proxy) as client:
+        yield DataPlaneWatch(
+            DataPlaneProbe(client, settings.dataplane_url),
+            interval_secs=settings.dataplane_interval_secs,
+            retry_secs=settings.health_interval_secs,
+            deadline_secs=min(DATAPLANE_DEADLINE_SECS, settings.dataplane_interval_secs),
+        )
+
+
 @attrs.frozen
 class ProbeClients:
     """The process's clients a probe may use: `http` (HTTP/1.1, the process's one)
-    and `grpc` (from `open_grpc_client`)."""
+    and `grpc` (from `open_grpc_client`); and `data_plane`, the watch of xray's data
+    plane when its probe is on (from `open_data_plane`)."""
 
     http: httpx.AsyncClient
     grpc: httpx.AsyncClient
+    data_plane: DataPlaneWatch | None = None
 
 
 #: Builds a component's probe from its settings; None when it is not used here.
@@ -281,10 +464,16 @@ ProbeBuilder = Callable[[ComponentSettings, ProbeClients], "Probe | None"]
 
 
 def build_xray_probe(settings: ComponentSettings, clients: ProbeClients) -> Probe:
-    """xray is always probed, over its gRPC API at `settings.api_addr`."""
+    """xray is always probed, over its gRPC API at `settings.api_addr`, and through
+    its data plane too when that probe is on."""
     if not settings.api_addr:
         raise ValueError("no API address: these are not xray's settings")
-    return XrayProbe(clients.grpc, settings.api_addr)
+    api = XrayProbe(clients.grpc, settings.api_addr)
+    if settings.dataplane_proxy is None:
+        return api
+    if clients.data_plane is None:
+        raise ValueError("the data-plane probe is on but no DataPlaneWatch was given")
+    return DataPlaneGatedProbe(api, clients.data_plane, settings.dataplane_restart)
 
 
 @attrs.frozen

@@ -14,16 +14,23 @@ slots and stamps events, trio's monotonic clock measures how long the agent was
 measuring (see `xpagent.core.NodeRuntime`), so a stepped wall clock neither
 hides nor doubles observed time; the core records such a step as an `xp`
 warning, which is logged and published like any event.
+
+For `/metrics` the recorder also keeps `RunningTotals`, what the runtime itself
+does not: events counted by component and kind as they are applied, when each
+component's status last changed, the last probe's duration, and (counted by the
+state store) the failed writes of the state file — all since the agent started.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
+import attrs
 import trio
 
 from xpagent.core import (
@@ -31,6 +38,7 @@ from xpagent.core import (
     ComponentState,
     Event,
     EventIds,
+    EventKind,
     EventLevel,
     NodeRuntime,
     PreviousRun,
@@ -45,11 +53,42 @@ from xpagent.core import (
 from ._clock import WallClock
 from ._hub import Hub
 from ._logging import logger
-from ._state_store import StateStoreError, write_state
+from ._state_store import StateStoreError, WriteFailures, write_state
 
-__all__ = ["WRITE_RETRY_SECS", "Recorder"]
+__all__ = ["WRITE_RETRY_SECS", "Recorder", "RunningTotals"]
 
 WRITE_RETRY_SECS = 5.0
+
+
+@attrs.define
+class RunningTotals:
+    """Running totals since the agent started (its first recorded change), for `/metrics`.
+
+    `started_at` is the wall time of that first change; `events` counts the events
+    applied by component and kind; `status_changed_at` is the monotonic reading at
+    each component's latest status change (the start counts as one); `probe_secs`
+    is how long each component's latest probe took; `write_failures` counts the
+    state file's failed writes.
+    """
+
+    started_at: datetime | None = None
+    events: Counter[tuple[Component, EventKind]] = attrs.Factory(Counter)
+    status_changed_at: dict[Component, float] = attrs.Factory(dict)
+    probe_secs: dict[Component, float] = attrs.Factory(dict)
+    write_failures: WriteFailures = attrs.Factory(WriteFailures)
+
+    def count(self, update: Update, before: NodeRuntime, *, at: datetime, monotonic: float) -> None:
+        """Count what `update`, applied to `before` at `at`, changed."""
+        if self.started_at is None:
+            self.started_at = at
+        for event in update.events:
+            self.events[event.component, event.kind] += 1
+        for component, state in update.runtime.components.items():
+            if (
+                component not in self.status_changed_at
+                or state.status is not before.components[component].status
+            ):
+                self.status_changed_at[component] = monotonic
 
 
 class Recorder:
@@ -82,6 +121,7 @@ class Recorder:
         self._schedule = WriteSchedule()
         self._changed = trio.Event()
         self.writes = 0
+        self.totals = RunningTotals()
 
     @property
     def runtime(self) -> NodeRuntime:
@@ -102,6 +142,7 @@ class Recorder:
 
     def apply(self, update: Update, *, at: datetime) -> NodeRuntime:
         """Store `update`'s runtime; log, publish and schedule the write of its events."""
+        self.totals.count(update, self._runtime, at=at, monotonic=self._monotonic())
         self._runtime = update.runtime
         self._schedule = self._schedule.changed(at, new_events=bool(update.events))
         for event in update.events:
@@ -134,7 +175,12 @@ class Recorder:
         self.apply(update, at=now)
 
     def record_probe(
-        self, component: Component, result: ProbeResult, *, fails_before_down: int
+        self,
+        component: Component,
+        result: ProbeResult,
+        *,
+        fails_before_down: int,
+        successes_before_up: int = 1,
     ) -> ComponentState:
         now, monotonic = self.now(), self.monotonic()
         update = self._runtime.probed(
@@ -142,6 +188,7 @@ class Recorder:
             result,
             now,
             fails_before_down=fails_before_down,
+            successes_before_up=successes_before_up,
             monotonic=monotonic,
             ids=self._ids,
         )
@@ -160,6 +207,10 @@ class Recorder:
             component, result, now, monotonic=monotonic, ids=self._ids
         )
         self.apply(update, at=now)
+
+    def record_probe_duration(self, component: Component, secs: float) -> None:
+        """Note how long `component`'s latest probe took (monotonic seconds)."""
+        self.totals.probe_secs[component] = secs
 
     def record_stop(self) -> None:
         now, monotonic = self.now(), self.monotonic()
@@ -195,7 +246,7 @@ class Recorder:
     def _encode_and_write(self, runtime: NodeRuntime, now: datetime) -> None:
         data = encode_state(runtime, now)
         with self._write_lock:
-            write_state(self._path, data)
+            write_state(self._path, data, failures=self.totals.write_failures)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write the state file whenever a write is due, until cancelled."""

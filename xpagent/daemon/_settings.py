@@ -77,6 +77,16 @@ class ComponentSettings:
     probe_command: tuple[str, ...] | None = None
     metrics_url: str | None = None
     api_addr: str | None = None
+    #: Consecutive successful probes before a `down` component is `up` again.
+    successes_before_up: int = 1
+    #: xray's data-plane probe (XP_XRAY_DATAPLANE_*), on when `dataplane_proxy` is
+    #: set: `dataplane_url` fetched through that inbound every
+    #: `dataplane_interval_secs`; `dataplane_restart` says whether its failure alone
+    #: requests a restart.
+    dataplane_proxy: str | None = None
+    dataplane_url: str | None = None
+    dataplane_interval_secs: int = 30
+    dataplane_restart: bool = False
 
     @property
     def enabled(self) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "KeepAsideError",
     "LoadedState",
     "StateStoreError",
+    "WriteFailures",
     "keep_aside",
     "load_state",
     "write_state",
@@ -78,6 +79,17 @@ class LoadedState:
     previous: PreviousRun | None = None
     reset_reason: str | None = None
     kept_aside: Path | None = None
+
+
+@attrs.define
+class WriteFailures:
+    """How many writes of the state file have failed: `write_state` counts into one.
+
+    Kept by the recorder for `/metrics`; a write runs in a worker thread under the
+    recorder's write lock, and reading an int needs no lock.
+    """
+
+    count: int = 0
 
 
 def _temp_prefix(path: Path) -> str:
@@ -147,8 +159,11 @@ def keep_aside(path: Path, now: datetime, *, reason: str | None = None) -> Path:
     return target
 
 
-def write_state(path: Path, data: bytes) -> None:
-    """Replace the file at `path` with `data`, atomically and durably."""
+def write_state(path: Path, data: bytes, *, failures: WriteFailures | None = None) -> None:
+    """Replace the file at `path` with `data`, atomically and durably.
+
+    Raises StateStoreError when the disk refuses, after counting it in `failures`.
+    """
     temp = path.with_name(f"{_temp_prefix(path)}{os.getpid()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -162,6 +177,8 @@ def write_state(path: Path, data: bytes) -> None:
         os.replace(temp, path)
         _fsync_directory(path.parent)
     except OSError as exc:
+        if failures is not None:
+            failures.count += 1
         with contextlib.suppress(OSError):
             temp.unlink()
         raise StateStoreError(f"cannot write state file {path}: {exc}") from exc

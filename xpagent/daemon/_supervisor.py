@@ -81,11 +81,19 @@ class Supervisor:
             while True:
                 started = trio.current_time()
                 result = await self.probe_once()
+                self.recorder.record_probe_duration(self.component, trio.current_time() - started)
                 state = self.recorder.record_probe(
-                    self.component, result, fails_before_down=self.settings.fails_before_down
+                    self.component,
+                    result,
+                    fails_before_down=self.settings.fails_before_down,
+                    successes_before_up=self.settings.successes_before_up,
                 )
                 self._log_if_still_down(state)
-                if self.restarter is not None and restart_due(state, policy, self.recorder.now()):
+                if (
+                    self.restarter is not None
+                    and result.calls_for_restart
+                    and restart_due(state, policy, self.recorder.now())
+                ):
                     self.recorder.record_restart_requested(self.component, how=self.restarter.how)
                     restarts.start_soon(self._restart, self.restarter)
                 await trio.sleep_until(started + self.settings.health_interval_secs)

@@ -280,7 +280,8 @@ def synthetic_runtime(
     # The marker is the invented agent's stop, told once: it replaces the synthetic
     # stop event, so the real start that follows reads `down -> up` after it.
     stop, *earlier = runtime.events
-    assert stop.component is Component.XP and stop.status_to is ComponentStatus.DOWN
+    assert stop.component is Component.XP
+    assert stop.status_to is ComponentStatus.DOWN
     events = (marker_event(now), *(_marked(event) for event in earlier))
     return attrs.evolve(runtime, event_log=EventLog(events).pruned(now))
 
