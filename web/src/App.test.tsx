@@ -39,8 +39,13 @@ describe('app', () => {
     window.history.replaceState(null, '', '/#/');
     const user = userEvent.setup();
     renderApp({ ...scenarios.allUp, token: 'secret' });
-    await user.type(within(await screen.findByTestId('token-prompt')).getByLabelText('Admin token'), 'wrong{Enter}');
+    const first = await screen.findByTestId('token-prompt');
+    // Asked for the first time, nothing was refused yet.
+    expect(screen.queryByText(/the token was refused/i)).toBeNull();
+    expect(first.querySelector('input[autocomplete="username"]')).not.toBeNull();
+    await user.type(within(first).getByLabelText('Admin token'), 'wrong{Enter}');
     expect(await screen.findByTestId('token-prompt')).toBeInTheDocument();
+    expect(await screen.findByRole('alert')).toHaveTextContent('The token was refused');
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
   });
 

@@ -117,6 +117,19 @@ describe('node detail', () => {
     expect(detail.events).toEqual([good]);
   });
 
+  it("reads a component's recovery, and its absence or a garbled one as none", () => {
+    const item = makeItem({ id: 'node-a', xray: 'down' });
+    const xray = item.components[1];
+    const withRecovery = (recovering: unknown) =>
+      parseNodeDetail(json({ ...item, components: [item.components[0], { ...xray, recovering }], events: [] }))
+        .components[1]?.recovering;
+    expect(withRecovery({ successes: 2, needed: 3 })).toEqual({ successes: 2, needed: 3 });
+    expect(withRecovery(null)).toBeNull();
+    expect(withRecovery('halfway')).toBeUndefined();
+    expect(withRecovery({ successes: 'two' })).toBeUndefined();
+    expect(parseNodeDetail(json({ ...item, events: [] })).components[1]?.recovering).toBeUndefined();
+  });
+
   it('refuses a detail without events or without its item fields', () => {
     expect(() => parseNodeDetail(json(makeItem({ id: 'node-a' })))).toThrow(/events/);
     expect(() => parseNodeDetail({ events: [] })).toThrow(/node_id/);

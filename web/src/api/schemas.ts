@@ -44,6 +44,9 @@ const componentSchema = z.object({
   last_restart_failed_at: nullableTimestamp,
   // Not in the v1 contract; current agents send it and older ones may not.
   last_error: z.optional(z.nullable(z.string())),
+  // v1.1: set only while a down component is recovering (missing = not recovering).
+  // Unreadable, it is dropped rather than failing the node's whole item.
+  recovering: z.catch(z.optional(z.nullable(z.object({ successes: count, needed: count }))), undefined),
 });
 
 const slotSchema = z.object({
@@ -103,6 +106,7 @@ export type ComponentName = z.infer<typeof componentName>;
 export type Summary = z.infer<typeof summaryValue>;
 export type ComponentStatus = z.infer<typeof componentStatus>;
 export type ComponentState = z.infer<typeof componentSchema>;
+export type Recovery = NonNullable<ComponentState['recovering']>;
 export type Slot = z.infer<typeof slotSchema>;
 export type RuntimeItem = z.infer<typeof runtimeItemSchema>;
 export type RuntimeEvent = z.infer<typeof eventSchema>;

@@ -100,6 +100,68 @@ describe('stream reducer', () => {
     expect(back.connection).toBe('live');
   });
 
+  describe('refreshed (the periodic re-read while live)', () => {
+    /** The node re-read `later` ms after the mocks' now: newer checks, `failures` in a row on xray. */
+    const reread = (later: number, failures: number, xray: 'up' | 'down' = 'down') => {
+      const item = makeItem({ id: 'node-a', xray, now: MOCK_NOW + later });
+      return parseNodeDetail(
+        JSON.parse(
+          JSON.stringify(
+            makeDetail(
+              {
+                ...item,
+                components: item.components.map((c) =>
+                  c.component === 'xray'
+                    ? { ...c, consecutive_failures: failures, recovering: { successes: 1, needed: 3 } }
+                    : c,
+                ),
+              },
+              [],
+            ),
+          ),
+        ),
+      );
+    };
+
+    it('replaces the cards, slots and summary but keeps the events', () => {
+      const live = run([hello, { type: 'snapshot', detail: detail(makeEvents(3), 'down') }]);
+      const fresh = reread(15_000, 27);
+      const next = streamReducer(live, { type: 'refreshed', detail: fresh });
+      expect(next.connection).toBe('live');
+      expect(next.snapshot?.components[1]).toMatchObject({
+        component: 'xray',
+        consecutive_failures: 27,
+        checked_at: fresh.components[1]?.checked_at,
+        recovering: { successes: 1, needed: 3 },
+      });
+      expect(next.snapshot?.recent_slots.at(-1)?.observed_secs).toBe(fresh.recent_slots.at(-1)?.observed_secs);
+      expect(next.snapshot?.summary).toBe('degraded');
+      expect(next.events).toBe(live.events);
+      expect(next.snapshot && 'events' in next.snapshot).toBe(false);
+      // Unchanged parts keep their identity: nothing is redrawn for them.
+      expect(next.snapshot?.components[2]).not.toBe(live.snapshot?.components[2]); // its checked_at moved
+      const again = streamReducer(next, { type: 'refreshed', detail: reread(15_000, 27) });
+      expect(again).toBe(next);
+    });
+
+    it('takes the summary from the re-read', () => {
+      const live = run([hello, { type: 'snapshot', detail: detail(makeEvents(3), 'down') }]);
+      const next = streamReducer(live, { type: 'refreshed', detail: reread(15_000, 0, 'up') });
+      expect(next.snapshot?.summary).toBe('up');
+    });
+
+    it('is ignored when not live, or older than the snapshot shown', () => {
+      const live = run([hello, { type: 'snapshot', detail: detail() }]);
+      const lost = streamReducer(live, { type: 'node_error', nodeError: { node_id: 'node-a', error: 'x' } });
+      expect(streamReducer(lost, { type: 'refreshed', detail: reread(15_000, 3) })).toBe(lost);
+      expect(streamReducer(initialStreamState, { type: 'refreshed', detail: reread(15_000, 3) })).toBe(
+        initialStreamState,
+      );
+      // A snapshot that overtook the request wins over the request's older answer.
+      expect(streamReducer(live, { type: 'refreshed', detail: reread(-5_000, 3) })).toBe(live);
+    });
+  });
+
   it('reports a refused token and a stream that cannot exist', () => {
     expect(streamReducer(initialStreamState, { type: 'unauthorized' }).connection).toBe('unauthorized');
     expect(streamReducer(initialStreamState, { type: 'failed', reason: 'node not found: x' })).toMatchObject({

@@ -1,9 +1,11 @@
 /**
  * The node stream as a pure reducer, `(state, action) → state`: the UI's sans-I/O
  * core. Actions are the contract's SSE frames (hello, snapshot, event, lagged,
- * node_error) and what the fetch loop reports about the connection itself.
+ * node_error), what the fetch loop reports about the connection itself, and the
+ * periodic re-read of the node's state while the stream is live (`refreshed`).
  */
-import type { Hello, Lagged, NodeDetail, NodeError, RuntimeEvent, RuntimeItem } from './schemas';
+import { newestCheckedAt } from './freshness';
+import type { ComponentState, Hello, Lagged, NodeDetail, NodeError, RuntimeEvent, RuntimeItem, Slot } from './schemas';
 import { parseTime } from '../time/format';
 
 /** The timeline keeps the newest this many events, and says so. */
@@ -23,7 +25,17 @@ export type ConnectionAction =
   /** The loop gave up for good (e.g. 404): retrying cannot help. */
   | { type: 'failed'; reason: string };
 
-export type StreamAction = StreamFrame | ConnectionAction;
+/**
+ * The node's state re-read by GET while the stream is live: the stream sends a
+ * snapshot only after an event, so on a quiet node `checked_at`, the failure count
+ * and a recovery's progress would otherwise stand still. Its events are not used.
+ */
+export interface RefreshedAction {
+  type: 'refreshed';
+  detail: NodeDetail;
+}
+
+export type StreamAction = StreamFrame | ConnectionAction | RefreshedAction;
 
 /**
  * `connecting` before the first snapshot, `live` while frames flow, `reconnecting`
@@ -80,6 +92,59 @@ function withoutEvents(detail: NodeDetail): RuntimeItem {
   return item;
 }
 
+function sameComponent(a: ComponentState, b: ComponentState): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameSlot(a: Slot, b: Slot): boolean {
+  return (
+    a.slot_start === b.slot_start &&
+    a.summary === b.summary &&
+    a.xp === b.xp &&
+    a.xray === b.xray &&
+    a.cloudflared === b.cloudflared &&
+    a.observed_secs === b.observed_secs &&
+    a.down_secs === b.down_secs &&
+    a.changes === b.changes
+  );
+}
+
+/** Keeps the current objects where nothing changed, so unchanged cards and bars are not redrawn. */
+function shareUnchanged<T>(current: T[], next: T[], same: (a: T, b: T) => boolean): T[] {
+  let changed = current.length !== next.length;
+  const merged = next.map((item, index) => {
+    const old = current[index];
+    if (old !== undefined && same(old, item)) return old;
+    changed = true;
+    return item;
+  });
+  return changed ? merged : current;
+}
+
+/**
+ * Folds a re-read state into a live page: its components, slots and summary replace
+ * the shown ones (the events stay). Ignored unless live, and when it is older than
+ * what is shown (a snapshot overtook the request).
+ */
+function applyRefresh(state: StreamState, detail: NodeDetail): StreamState {
+  const current = state.snapshot;
+  if (state.connection !== 'live' || current === null) return state;
+  const shownAt = newestCheckedAt(current.components);
+  const readAt = newestCheckedAt(detail.components);
+  if (shownAt !== null && (readAt === null || readAt < shownAt)) return state;
+  const fresh = withoutEvents(detail);
+  const components = shareUnchanged(current.components, fresh.components, sameComponent);
+  const recent_slots = shareUnchanged(current.recent_slots, fresh.recent_slots, sameSlot);
+  if (
+    components === current.components &&
+    recent_slots === current.recent_slots &&
+    fresh.summary === current.summary &&
+    fresh.node_name === current.node_name
+  )
+    return state;
+  return { ...state, snapshot: { ...current, ...fresh, components, recent_slots } };
+}
+
 export function streamReducer(state: StreamState, action: StreamAction): StreamState {
   switch (action.type) {
     case 'hello':
@@ -98,6 +163,8 @@ export function streamReducer(state: StreamState, action: StreamAction): StreamS
       const events = mergeEvents(state.events, [action.event]);
       return events === state.events ? state : { ...state, events };
     }
+    case 'refreshed':
+      return applyRefresh(state, action.detail);
     case 'lagged':
       return { ...state, resyncing: true };
     case 'node_error':

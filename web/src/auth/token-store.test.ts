@@ -11,7 +11,7 @@ describe('token from the address', () => {
     const store = createTokenStore(window.sessionStorage);
     takeTokenFromUrl(store, window.location, window.history);
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBe('s3cret');
-    expect(store.getState()).toEqual({ token: 's3cret', rejected: false });
+    expect(store.getState()).toEqual({ token: 's3cret', rejected: false, refused: false });
     expect(window.location.pathname + window.location.search + window.location.hash).toBe('/xp/?lang=en#/nodes/node-b');
   });
 
@@ -44,11 +44,17 @@ describe('token store', () => {
     store.subscribe(() => seen.push(store.getState().rejected));
     store.setToken('old');
     store.reject();
-    expect(store.getState()).toEqual({ token: null, rejected: true });
+    expect(store.getState()).toEqual({ token: null, rejected: true, refused: true });
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
     store.setToken('new');
-    expect(store.getState()).toEqual({ token: 'new', rejected: false });
+    expect(store.getState()).toEqual({ token: 'new', rejected: false, refused: false });
     expect(seen).toEqual([false, true, false]);
+  });
+
+  it('tells a refused token from a missing one', () => {
+    const store = createTokenStore(null);
+    store.reject();
+    expect(store.getState()).toEqual({ token: null, rejected: true, refused: false });
   });
 
   it('works without storage (blocked by the browser)', () => {

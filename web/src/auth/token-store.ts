@@ -9,6 +9,8 @@ export interface AuthState {
   token: string | null;
   /** The server answered 401: the page asks for a (new) token. */
   rejected: boolean;
+  /** The 401 answered a token we sent (not its absence): the page says it was refused. */
+  refused: boolean;
 }
 
 /** Its functions do not use `this`, so they can be passed around on their own. */
@@ -37,7 +39,7 @@ export function createTokenStore(storage: Storage | null): TokenStore {
       // as above
     }
   };
-  let state: AuthState = { token: read(), rejected: false };
+  let state: AuthState = { token: read(), rejected: false, refused: false };
   const listeners = new Set<() => void>();
   const update = (next: AuthState) => {
     state = next;
@@ -53,12 +55,12 @@ export function createTokenStore(storage: Storage | null): TokenStore {
     },
     setToken(token) {
       write(token);
-      update({ token, rejected: false });
+      update({ token, rejected: false, refused: false });
     },
     reject() {
       if (state.rejected) return;
       write(null);
-      update({ token: null, rejected: true });
+      update({ token: null, rejected: true, refused: state.token !== null });
     },
   };
 }

@@ -12,7 +12,7 @@ interface SlotTooltipProps {
 }
 
 /**
- * The bar's one tooltip, placed over the slot it describes by Floating UI and
+ * The bar's one tooltip, placed under the slot it describes by Floating UI and
  * rendered into <body> so no row or card clips it. Mounted only while open.
  */
 export function SlotTooltip({ facts, count, svg }: SlotTooltipProps) {
@@ -30,7 +30,9 @@ export function SlotTooltip({ facts, count, svg }: SlotTooltipProps) {
   );
   const { floatingStyles } = useFloating({
     elements: { reference, floating },
-    placement: 'top',
+    // Below the bar first: above it, the tooltip of a top row would cover the
+    // header's Refresh and theme buttons. It flips above only when there is no room.
+    placement: 'bottom',
     middleware: [offset(6), flip({ padding: 8 }), shift({ padding: 8 })],
     whileElementsMounted: autoUpdate,
   });
@@ -55,11 +57,11 @@ export function SlotTooltip({ facts, count, svg }: SlotTooltipProps) {
             <StatusBadge value={facts.summary} />
           </dd>
         </div>
-        {facts.components.map(([name, state]) => (
+        {facts.components.map(({ name, value, text }) => (
           <div key={name}>
             <dt>{name}</dt>
             <dd>
-              <StatusBadge value={state} />
+              <StatusBadge value={value} label={text} />
             </dd>
           </div>
         ))}

@@ -33,7 +33,7 @@ export const Degraded: Story = {
   args: { slots: makeSlots({ patches: { ...xrayDown(150, 6, 900), ...xrayDown(330, 6, 1800) } }) },
 };
 
-/** Many changes within a slot: the marks above the bar. */
+/** Many changes within a slot: the marks above the bar (not on 300–302: 5 changes, an agent start and one outage). */
 export const Flapping: Story = {
   args: { slots: makeSlots({ patches: { ...xrayDown(200, 20, 300, 8), ...xrayDown(300, 3, 60, 5) } }) },
 };
@@ -62,11 +62,29 @@ export const ComponentDown: Story = {
 
 /** Focused, tooltip open on the last complete slot. */
 export const Focused: Story = {
-  args: { slots: makeSlots({ patches: xrayDown(334, 1, 600, 5) }) },
+  args: { slots: makeSlots({ patches: xrayDown(334, 1, 600, 6) }) },
   play: async ({ canvasElement }) => {
     within(canvasElement).getByTestId('status-bar').focus();
     const tooltip = await within(document.body).findByTestId('slot-tooltip');
     await expect(tooltip).toHaveAttribute('data-slot-index', '334');
     await expect(tooltip).toHaveTextContent('flapping');
+  },
+};
+
+/** xp's own bar: where xp was `down` the agent was stopped, drawn grey and named `stopped`. */
+export const XpStopped: Story = {
+  args: {
+    slots: makeSlots({
+      patches: Object.fromEntries(
+        [120, 121, 122, 310].map((index) => [index, { xp: 'down', observed_secs: 900, changes: 3 }] as const),
+      ),
+    }),
+    component: 'xp',
+    label: 'xp',
+  },
+  play: async ({ canvasElement }) => {
+    const bar = within(canvasElement).getByTestId('status-bar');
+    await expect(bar.querySelector('rect.cell--down')).toBeNull();
+    await expect(bar).toHaveAccessibleName('xp, last 7 days: never down, 4 slots not running');
   },
 };

@@ -70,7 +70,7 @@ describe('StatusBar', () => {
     const user = userEvent.setup();
     render(<StatusBar slots={slots} label="Tokyo edge" />);
     const bar = screen.getByRole('slider');
-    expect(bar).toHaveAccessibleName(/^Tokyo edge: 7 days: 99\.\d+% available, 3 slots degraded, 1 flapping$/);
+    expect(bar).toHaveAccessibleName(/^Tokyo edge, last 7 days: 99\.\d% available, 3 slots degraded, 1 flapping$/);
     await user.tab();
     expect(bar).toHaveAttribute('aria-valuenow', '334');
     expect(bar.getAttribute('aria-valuetext')).toMatch(

@@ -17,7 +17,7 @@ interface StatusBarProps {
   slots: readonly Slot[];
   /** Whose bar: a component's, or (when absent) the node's summary. */
   component?: ComponentName | undefined;
-  /** Names the bar for screen readers, e.g. the node's name. */
+  /** Names the bar for screen readers, e.g. the node's or the component's name ("…, last 7 days" follows). */
   label: string;
 }
 
@@ -39,7 +39,7 @@ export const StatusBar = memo(function StatusBar({ slots, component, label }: St
     [slots, component],
   );
   const runs = useMemo(() => mergeRuns(cells), [cells]);
-  const summary = useMemo(() => barSummary(barStats(slots, cells)), [slots, cells]);
+  const summary = useMemo(() => barSummary(barStats(slots, cells), component), [slots, cells, component]);
 
   const [svg, setSvg] = useState<SVGSVGElement | null>(null);
   const [active, setActive] = useState<number | null>(null);
@@ -102,7 +102,7 @@ export const StatusBar = memo(function StatusBar({ slots, component, label }: St
       data-testid="status-bar"
       tabIndex={0}
       role="slider"
-      aria-label={`${label}: ${summary}`}
+      aria-label={`${label}, last 7 days: ${summary}`}
       aria-valuemin={0}
       aria-valuemax={last}
       aria-valuenow={active ?? last}

@@ -54,6 +54,26 @@ describe('cells', () => {
   });
 });
 
+describe('flapping', () => {
+  it('is not marked for an agent start (≈ 3 changes) plus one outage (2 more)', () => {
+    const slots = makeSlots({ patches: { ...xrayDown(1, 1, 300, 5), ...xrayDown(2, 1, 300, 6) } });
+    expect(FLAPPING_CHANGES).toBe(6);
+    expect(nodeCell(nth(slots, 1)).flapping).toBe(false);
+    expect(componentCell(nth(slots, 1), 'xray').flapping).toBe(false);
+    expect(slotFacts(slots, 1)?.flapping).toBe(false);
+    expect(nodeCell(nth(slots, 2)).flapping).toBe(true);
+    expect(slotFacts(slots, 2)?.flapping).toBe(true);
+  });
+});
+
+describe("xp's bar", () => {
+  it('draws a slot where xp was down (the agent stopped) grey, like unknown, never as an outage', () => {
+    const slots = makeSlots({ patches: { 5: { xp: 'down', observed_secs: 600, changes: 3 } } });
+    expect(componentCell(nth(slots, 5), 'xp')).toEqual({ state: 'unknown', severity: 0, flapping: false });
+    expect(componentCell(nth(slots, 4), 'xp')).toEqual(up);
+  });
+});
+
 describe('runs', () => {
   it('merges equal consecutive cells into one run', () => {
     const cells = makeSlots().map(nodeCell);
@@ -92,9 +112,17 @@ describe('availability', () => {
   it('is written so that any down time never reads 100%', () => {
     expect(formatAvailability(null)).toBe('no data');
     expect(formatAvailability(1)).toBe('100%');
-    expect(formatAvailability(0.99999)).toBe('99.99%');
+    expect(formatAvailability(0.99999)).toBe('99.9%');
+    expect(formatAvailability(0.9999)).toBe('99.9%');
     expect(formatAvailability(0.98249)).toBe('98.2%');
     expect(formatAvailability(0)).toBe('0.0%');
+  });
+
+  it('always has one decimal, so the column lines up', () => {
+    expect(formatAvailability(0.999)).toBe('99.9%');
+    expect(formatAvailability(0.9)).toBe('90.0%');
+    expect(formatAvailability(0.995)).toBe('99.5%');
+    expect(formatAvailability(0.123)).toBe('12.3%');
   });
 });
 
@@ -106,18 +134,34 @@ describe('summary for screen readers', () => {
     });
     const stats = barStats(slots, slots.map(nodeCell));
     expect(stats).toMatchObject({ down: 4, degraded: 0, flapping: 1, unknown: 5 });
-    expect(barSummary(stats)).toBe('7 days: 99.0% available, 4 slots down, 1 flapping, 5 unknown');
+    expect(barSummary(stats)).toBe('99.0% available, 4 slots down, 1 flapping, 5 unknown');
   });
 
   it('says "no data" for a bar with no observation', () => {
     const slots = makeSlots({ patches: notObserved(0, 336) });
-    expect(barSummary(barStats(slots, slots.map(nodeCell)))).toBe('7 days: no data, 336 unknown');
+    expect(barSummary(barStats(slots, slots.map(nodeCell)))).toBe('no data, 336 unknown');
+  });
+
+  it("gives a component's bar its own counts, not the node's availability", () => {
+    const slots = makeSlots({ patches: { ...xrayDown(10, 3, 1800), ...notObserved(0, 2) } });
+    const summary = (component: 'xp' | 'xray' | 'cloudflared') =>
+      barSummary(
+        barStats(
+          slots,
+          slots.map((slot) => componentCell(slot, component)),
+        ),
+        component,
+      );
+    expect(summary('xray')).toBe('3 slots down, 2 unknown');
+    expect(summary('cloudflared')).toBe('never down, 2 unknown');
+    expect(summary('xp')).toBe('never down, 2 slots not running');
+    expect(summary('xray')).not.toMatch(/available|7 days/);
   });
 });
 
 describe('tooltip facts', () => {
   const now = Date.parse('2026-11-30T04:47:00Z');
-  const slots = makeSlots({ now, patches: xrayDown(334, 1, 20, 5) });
+  const slots = makeSlots({ now, patches: xrayDown(334, 1, 20, 6) });
 
   it('describe a slot: local time range with zone, states, down, observed and changes', () => {
     const facts = slotFacts(slots, 334);
@@ -126,13 +170,13 @@ describe('tooltip facts', () => {
       inProgress: false,
       summary: 'degraded',
       components: [
-        ['xp', 'up'],
-        ['xray', 'down'],
-        ['cloudflared', 'up'],
+        { name: 'xp', value: 'up', text: 'up' },
+        { name: 'xray', value: 'down', text: 'down' },
+        { name: 'cloudflared', value: 'up', text: 'up' },
       ],
       down: '20 s',
       observed: '30 min',
-      changes: 5,
+      changes: 6,
       flapping: true,
     });
     expect(facts?.range).toMatch(/Mon, Nov 30, 0?4:00\s*–\s*0?4:30\s*AM UTC/);
@@ -147,8 +191,16 @@ describe('tooltip facts', () => {
     const facts = slotFacts(slots, 334);
     if (!facts) throw new Error('slot 334 exists');
     expect(slotText(facts)).toMatch(
-      /: degraded; xp up, xray down, cloudflared up; down 20 s of 30 min observed; 5 changes \(flapping\)$/,
+      /: degraded; xp up, xray down, cloudflared up; down 20 s of 30 min observed; 6 changes \(flapping\)$/,
     );
+  });
+
+  it('name a slot where xp was down `stopped`: the agent was not running, no outage', () => {
+    const stopped = makeSlots({ patches: { 100: { xp: 'down', observed_secs: 600 } } });
+    const facts = slotFacts(stopped, 100);
+    expect(facts?.components[0]).toEqual({ name: 'xp', value: 'unknown', text: 'stopped' });
+    if (!facts) throw new Error('slot 100 exists');
+    expect(slotText(facts)).toContain('xp stopped, xray up');
   });
 
   it('name the window of the whole bar', () => {

@@ -6,7 +6,7 @@
  * `down_secs / observed_secs`, so a 20-second blip and a 30-minute outage are both
  * `down` but are different cells (and never merge into one run).
  */
-import type { ComponentName, ComponentStatus, Slot, Summary } from '../api/schemas';
+import { COMPONENTS, type ComponentName, type ComponentStatus, type Slot, type Summary } from '../api/schemas';
 import { formatDuration, formatRange, parseTime } from '../time/format';
 
 export type CellState = 'up' | 'degraded' | 'down' | 'unknown' | 'disabled';
@@ -27,8 +27,14 @@ export interface Run extends Cell {
 
 export const SLOT_SECS = 1800;
 export const SLOTS_PER_DAY = 48;
-/** A slot with at least this many status changes is marked as flapping. */
-export const FLAPPING_CHANGES = 4;
+/**
+ * A slot with at least this many status changes is marked as flapping. A slot's
+ * `changes` also counts the transitions of every agent start: xp down → up and each
+ * component unknown → up, about 3. A single outage adds 2 (down, then up again). So
+ * a start plus one outage makes 5, and 6 or more means at least two outages, or a
+ * restart and more; 4 would mark every slot with a start and one ordinary outage.
+ */
+export const FLAPPING_CHANGES = 6;
 
 export function severityOf(downSecs: number, observedSecs: number): Severity {
   if (downSecs <= 0) return 1; // called only for bad states: even "0 s" was seen as bad
@@ -50,13 +56,26 @@ export function nodeCell(slot: Slot): Cell {
 }
 
 /**
+ * What a component's state in a slot means. `xp` is the agent itself: it is `down`
+ * in a slot only when the agent was not running (stopped), which is no outage, so it
+ * is drawn like unknown (grey) and named `stopped`.
+ */
+export function slotComponentState(
+  component: ComponentName,
+  state: ComponentStatus,
+): { value: ComponentStatus; text: string } {
+  if (component === 'xp' && state === 'down') return { value: 'unknown', text: 'stopped' };
+  return { value: state, text: state };
+}
+
+/**
  * A component's bar. Slots carry each component's worst state but only the node's
  * down time, so a down component's severity uses the slot's `down_secs` (an upper
  * bound for that component), and flapping is marked only where the component itself
- * was down; elsewhere its cell is its state alone.
+ * was down; elsewhere its cell is its state alone. xp's `down` is a stopped agent: grey.
  */
 export function componentCell(slot: Slot, component: ComponentName): Cell {
-  const state = component === 'unknown' ? 'unknown' : slot[component];
+  const state = component === 'unknown' ? 'unknown' : slotComponentState(component, slot[component]).value;
   const down = state === 'down';
   return {
     state,
@@ -95,16 +114,16 @@ export function availability(slots: readonly Slot[]): number | null {
 }
 
 /**
- * "98.2%", with a second decimal above 99.9 %. Rounded down, so a node that was
- * down at all never reads "100%".
+ * Always one decimal ("98.2%", "99.9%") so the column lines up, rounded down so a
+ * node that was down at all never reads "100%" (99.99 % reads "99.9%"); "100%" only
+ * when nothing was down.
  */
 export function formatAvailability(value: number | null): string {
   if (value === null) return 'no data';
   if (value >= 1) return '100%';
-  const percent = value * 100;
-  const digits = percent >= 99.9 ? 2 : 1;
-  const factor = 10 ** digits;
-  return `${(Math.floor(percent * factor) / factor).toFixed(digits)}%`;
+  // The small allowance keeps binary noise (0.999 × 1000 = 998.999…) from losing a tenth.
+  const tenths = Math.min(999, Math.floor(value * 1000 + 1e-9));
+  return `${(tenths / 10).toFixed(1)}%`;
 }
 
 export interface BarStats {
@@ -130,14 +149,25 @@ function plural(count: number, word: string): string {
   return `${String(count)} ${word}${count === 1 ? '' : 's'}`;
 }
 
-/** What a screen reader hears for the whole bar. */
-export function barSummary(stats: BarStats): string {
-  const parts = [stats.availability === null ? 'no data' : `${formatAvailability(stats.availability)} available`];
+/**
+ * What a screen reader hears for the whole bar (after its name and "last 7 days").
+ * A node's bar leads with the node's availability; a component's bar has no
+ * availability of its own (slots carry only the node's down time), so it counts its
+ * own slots: down, flapping, and unknown (for xp: the agent was not running).
+ */
+export function barSummary(stats: BarStats, component?: ComponentName): string {
+  const parts: string[] = [];
+  if (!component)
+    parts.push(stats.availability === null ? 'no data' : `${formatAvailability(stats.availability)} available`);
   if (stats.down) parts.push(`${plural(stats.down, 'slot')} down`);
   if (stats.degraded) parts.push(`${plural(stats.degraded, 'slot')} degraded`);
   if (stats.flapping) parts.push(`${String(stats.flapping)} flapping`);
-  if (stats.unknown) parts.push(`${String(stats.unknown)} unknown`);
-  return `7 days: ${parts.join(', ')}`;
+  if (stats.unknown)
+    parts.push(
+      component === 'xp' ? `${plural(stats.unknown, 'slot')} not running` : `${String(stats.unknown)} unknown`,
+    );
+  if (component && !stats.down) parts.unshift('never down');
+  return parts.join(', ');
 }
 
 /** The window the bar covers, for the availability figure's tooltip. */
@@ -153,7 +183,8 @@ export interface SlotFacts {
   range: string;
   inProgress: boolean;
   summary: Summary;
-  components: [name: ComponentName, state: ComponentStatus][];
+  /** Each component's state in the slot, as shown: `value` for the badge, `text` for its word. */
+  components: { name: ComponentName; value: ComponentStatus; text: string }[];
   down: string;
   observed: string;
   changes: number;
@@ -170,11 +201,7 @@ export function slotFacts(slots: readonly Slot[], index: number): SlotFacts | nu
     range: start === null ? slot.slot_start : formatRange(start, start + SLOT_SECS * 1000),
     inProgress: index === slots.length - 1,
     summary: slot.summary,
-    components: [
-      ['xp', slot.xp],
-      ['xray', slot.xray],
-      ['cloudflared', slot.cloudflared],
-    ],
+    components: COMPONENTS.map((name) => ({ name, ...slotComponentState(name, slot[name]) })),
     down: formatDuration(slot.down_secs),
     observed: formatDuration(slot.observed_secs),
     changes: slot.changes,
@@ -184,7 +211,7 @@ export function slotFacts(slots: readonly Slot[], index: number): SlotFacts | nu
 
 /** The one-line form of a slot's facts: the focused slot's text for a screen reader. */
 export function slotText(facts: SlotFacts): string {
-  const states = facts.components.map(([name, state]) => `${name} ${state}`).join(', ');
+  const states = facts.components.map(({ name, text }) => `${name} ${text}`).join(', ');
   return [
     `${facts.range}${facts.inProgress ? ' (in progress)' : ''}: ${facts.summary}`,
     states,

@@ -112,6 +112,18 @@ const flappingNode = makeItem({
 });
 export const flapping = clusterApi([tokyo, flappingNode]);
 
+/** xray answers again but needs 3 probes in a row to be up (XP_XRAY_HEALTH_SUCCESSES_BEFORE_UP=3). */
+const recoveringNode: RuntimeItem = (() => {
+  const item = makeItem({ id: 'node-r', name: 'Recovering edge', xray: 'down', patches: xrayDown(335, 1, 420, 1) });
+  const [xp, xray, cloudflared] = item.components;
+  if (!xp || !xray || !cloudflared) throw new Error('makeItem lists three components');
+  return {
+    ...item,
+    components: [xp, { ...xray, consecutive_failures: 0, recovering: { successes: 2, needed: 3 } }, cloudflared],
+  };
+})();
+export const recovering = clusterApi([tokyo, recoveringNode]);
+
 /** Empty history: a node that has never been observed, and no events. */
 const emptyNode = makeItem({
   id: 'node-g',

@@ -1,5 +1,5 @@
 import { memo, useId, type ReactNode } from 'react';
-import type { ComponentState, Slot } from '../api/schemas';
+import type { ComponentState, Recovery, Slot } from '../api/schemas';
 import { StatusBar } from '../bar/StatusBar';
 import { StatusBadge } from '../status/StatusBadge';
 import { formatDuration, parseTime } from '../time/format';
@@ -26,6 +26,17 @@ function DownSince({ iso }: { iso: string | null }) {
   );
 }
 
+/** A down component whose probes pass again, short of the count that makes it up. */
+function Recovering({ recovery }: { recovery: Recovery }) {
+  const text = `recovering: ${String(recovery.successes)} of ${String(recovery.needed)} probes passed`;
+  return (
+    <p className="card__recovering" data-testid="recovering">
+      <span>{text}</span>
+      <progress value={recovery.successes} max={recovery.needed} aria-hidden="true" />
+    </p>
+  );
+}
+
 /** One component of a node: its current state and its own 7-day bar. */
 export const ComponentCard = memo(function ComponentCard({
   state,
@@ -47,6 +58,7 @@ export const ComponentCard = memo(function ComponentCard({
         <h2 id={titleId}>{state.component}</h2>
         <StatusBadge value={state.status} />
       </header>
+      {state.status === 'down' && state.recovering && <Recovering recovery={state.recovering} />}
       {state.status === 'disabled' ? (
         <p className="muted">not enabled on this node</p>
       ) : (
@@ -74,10 +86,11 @@ export const ComponentCard = memo(function ComponentCard({
           )}
         </dl>
       )}
-      {state.component !== 'unknown' && (
+      {state.component !== 'unknown' && state.status !== 'disabled' && (
+        // A component the node does not use has no history worth a bar.
         <div className="card__history">
           <span aria-hidden="true">Last 7 days</span>
-          <StatusBar slots={slots} component={state.component} label={`${state.component}, last 7 days`} />
+          <StatusBar slots={slots} component={state.component} label={state.component} />
         </div>
       )}
     </article>

@@ -69,6 +69,16 @@ export const Reconnecting: Story = {
   },
 };
 
+/** xray answers again, short of the probes that make it up: still down, and says how far. */
+export const Recovering: Story = {
+  args: { nodeId: 'node-r' },
+  parameters: { api: () => scenarios.recovering },
+  play: async ({ canvasElement }) => {
+    const canvas = within(canvasElement);
+    await expect(await canvas.findByTestId('recovering')).toHaveTextContent('recovering: 2 of 3 probes passed');
+  },
+};
+
 export const EmptyHistory: Story = { args: { nodeId: 'node-g' }, parameters: { api: () => scenarios.emptyHistory } };
 
 export const Flapping: Story = { args: { nodeId: 'node-f' }, parameters: { api: () => scenarios.flapping } };

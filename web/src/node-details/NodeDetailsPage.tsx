@@ -1,11 +1,32 @@
 import { useEffect } from 'react';
 import { ApiError } from '../api/client';
+import { newestCheckedAt } from '../api/freshness';
+import type { Summary } from '../api/schemas';
 import { useNodeStream } from '../api/useNodeStream';
 import { StatusBadge } from '../status/StatusBadge';
+import { formatDateTime, formatShortClock } from '../time/format';
 import { ComponentCard } from './ComponentCard';
 import { LivePill } from './LivePill';
 import { useNodeDetail } from './queries';
 import { Timeline } from './Timeline';
+
+/**
+ * The node's summary; while the page is not live it is marked as old: greyed, with
+ * the time of its newest check ("as of 14:03 GMT+9").
+ */
+function SummaryBadge({ value, asOf, stale }: { value: Summary; asOf: number | null; stale: boolean }) {
+  if (!stale) return <StatusBadge value={value} />;
+  return (
+    <span
+      className="summary-stale"
+      data-testid="summary-stale"
+      title={asOf === null ? 'Not live: this summary may be old' : `Not live: as of ${formatDateTime(asOf)}`}
+    >
+      <StatusBadge value={value} />
+      <span className="muted">{asOf === null ? 'not current' : `as of ${formatShortClock(asOf)}`}</span>
+    </span>
+  );
+}
 
 /**
  * One node, live: the GET answer paints first, then the stream takes over; while
@@ -18,6 +39,8 @@ export function NodeDetailsPage({ nodeId }: { nodeId: string }) {
   const events = stream.snapshot ? stream.events : (detail.data?.events ?? []);
   const notFound = (detail.error instanceof ApiError && detail.error.status === 404) || stream.connection === 'failed';
   const name = snapshot?.node_name ?? nodeId;
+  // Not while the first connection is being made: the GET answer shown then is fresh.
+  const stale = stream.connection !== 'live' && stream.connection !== 'connecting';
 
   useEffect(() => {
     document.title = `${name} · xpagent`;
@@ -31,7 +54,9 @@ export function NodeDetailsPage({ nodeId }: { nodeId: string }) {
       <header className="page__header">
         <h1 id="node-title">{name}</h1>
         <span className="node-row__id">{nodeId}</span>
-        {snapshot && <StatusBadge value={snapshot.summary} />}
+        {snapshot && (
+          <SummaryBadge value={snapshot.summary} asOf={newestCheckedAt(snapshot.components)} stale={stale} />
+        )}
         <LivePill connection={stream.connection} reason={stream.reason} />
       </header>
 

@@ -1,11 +1,11 @@
 import { memo } from 'react';
 import type { RuntimeItem } from '../api/schemas';
 import { StatusBar } from '../bar/StatusBar';
-import { SLOT_SECS, availability, formatAvailability, windowText } from '../bar/slots';
+import { availability, formatAvailability, windowText } from '../bar/slots';
 import { StatusBadge, StatusChip } from '../status/StatusBadge';
-import { formatRelative, parseTime } from '../time/format';
+import { formatRelative } from '../time/format';
 import { useNow } from '../time/useNow';
-import { rowName, rowStatus, type NodeRowModel } from './rows';
+import { lastDataAt, rowName, rowStatus, type NodeRowModel } from './rows';
 
 export const NodeRow = memo(function NodeRow({ row }: { row: NodeRowModel }) {
   if (row.kind === 'invalid') {
@@ -79,16 +79,6 @@ export const NodeRow = memo(function NodeRow({ row }: { row: NodeRowModel }) {
     </li>
   );
 });
-
-/** When the last data of an unreachable node dates from: the end of its newest observed slot. */
-function lastDataAt(item: RuntimeItem): number | null {
-  for (let index = item.recent_slots.length - 1; index >= 0; index -= 1) {
-    const slot = item.recent_slots[index];
-    const start = parseTime(slot?.slot_start);
-    if (slot && start !== null && slot.observed_secs > 0) return start + Math.min(slot.observed_secs, SLOT_SECS) * 1000;
-  }
-  return null;
-}
 
 function UnreachableReason({ item }: { item: RuntimeItem }) {
   const now = useNow();

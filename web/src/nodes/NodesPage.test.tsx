@@ -1,6 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
+import { makeItem, makeRuntimeList, makeUnreachableItem } from '../mocks/builders';
 import { MockServices } from '../mocks/MockServices';
 import * as scenarios from '../mocks/scenarios';
 import type { MockApi } from '../mocks/transport';
@@ -45,6 +46,25 @@ describe('nodes page', () => {
     if (!empty) throw new Error('row node-e');
     expect(empty).toHaveTextContent('connection refused · no earlier data');
     expect(within(empty).getByText('no data')).toBeInTheDocument();
+  });
+
+  it('speaks of one unreachable node in the singular', async () => {
+    renderPage({
+      runtime: makeRuntimeList([
+        makeItem({ id: 'node-a' }),
+        makeUnreachableItem('node-b', 'Frankfurt edge', 'timed out'),
+      ]),
+    });
+    const banner = await screen.findByTestId('partial-banner');
+    expect(banner).toHaveTextContent(
+      '1 node did not answer: node-b (Frankfurt edge). Its row shows why and how old its last data is.',
+    );
+  });
+
+  it('names the time zone of the last update', async () => {
+    renderPage(scenarios.allUp);
+    await screen.findAllByTestId('node-row');
+    expect(await screen.findByText(/^updated \d{1,2}:\d{2}:\d{2}\s*(AM|PM)? UTC$/)).toBeInTheDocument();
   });
 
   it('filters by name', async () => {

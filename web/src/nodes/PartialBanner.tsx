@@ -13,7 +13,10 @@ export function PartialBanner({ ids, names }: { ids: readonly string[]; names: R
           </span>
         );
       })}
-      . Their rows show why and how old their last data is.
+      .{' '}
+      {ids.length === 1
+        ? 'Its row shows why and how old its last data is.'
+        : 'Their rows show why and how old their last data is.'}
     </div>
   );
 }

@@ -2,7 +2,10 @@
  * The nodes page's derived values, pure: rows from the two payloads, their order
  * (problems first, then cluster-file order), the counts and the filter.
  */
+import { newestCheckedAt } from '../api/freshness';
 import type { InvalidItem, NodeMeta, RuntimeItem, RuntimeList, Summary } from '../api/schemas';
+import { SLOT_SECS } from '../bar/slots';
+import { parseTime } from '../time/format';
 
 export type NodeRowModel =
   | { kind: 'node'; order: number; item: RuntimeItem; meta: NodeMeta | undefined; unreachable: boolean }
@@ -67,4 +70,20 @@ export function unreachableIds(list: RuntimeList): string[] {
   const ids = new Set(list.unreachable_nodes);
   for (const row of list.rows) if (row.ok && row.item.error) ids.add(row.item.node_id);
   return [...ids].sort();
+}
+
+/**
+ * When the data shown for an unreachable node dates from: its components' newest
+ * check. Only without any check, the end of the newest observed slot (which is only
+ * an estimate: the slot may have had an unobserved stretch after the last check).
+ */
+export function lastDataAt(item: RuntimeItem): number | null {
+  const checked = newestCheckedAt(item.components);
+  if (checked !== null) return checked;
+  for (let index = item.recent_slots.length - 1; index >= 0; index -= 1) {
+    const slot = item.recent_slots[index];
+    const start = parseTime(slot?.slot_start);
+    if (slot && start !== null && slot.observed_secs > 0) return start + Math.min(slot.observed_secs, SLOT_SECS) * 1000;
+  }
+  return null;
 }

@@ -30,6 +30,13 @@ const clock = new Intl.DateTimeFormat(locale, {
   hour: '2-digit',
   minute: '2-digit',
   second: '2-digit',
+  timeZoneName: 'short',
+});
+
+const shortClock = new Intl.DateTimeFormat(locale, {
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZoneName: 'short',
 });
 
 const relative = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
@@ -45,8 +52,14 @@ export function formatDateTime(ms: number): string {
   return dateTime.format(ms);
 }
 
+/** A time of day with its zone, e.g. "14:03:09 GMT+9". */
 export function formatClock(ms: number): string {
   return clock.format(ms);
+}
+
+/** A time of day to the minute with its zone, e.g. "14:03 GMT+9". */
+export function formatShortClock(ms: number): string {
+  return shortClock.format(ms);
 }
 
 /** A slot's local start–end, e.g. "Mon 30 Nov, 13:30 – 14:00 GMT+9". */
