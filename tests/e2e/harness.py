@@ -38,6 +38,8 @@ from xpagent.demo import write_synthetic_state
 T = TypeVar("T")
 
 NODE_IDS = ("node-a", "node-b", "node-c")
+#: Display names, as an operator would give them (and the screenshots show).
+NODE_NAMES = {"node-a": "Tokyo edge", "node-b": "Frankfurt edge", "node-c": "Virginia edge"}
 #: node-c also runs a tunnel (probed by a command that always succeeds).
 TUNNEL_NODE = "node-c"
 #: How long any wait on the cluster may take before the test fails.
@@ -162,6 +164,11 @@ def open_ui_cluster(root: Path) -> UiCluster:
     for xray in xrays.values():
         xray.start()
     cluster = make_cluster(root, NODE_IDS, xray_addr="unused")
+    cluster_file = root / "cluster.toml"
+    text = cluster_file.read_text()
+    for node_id, name in NODE_NAMES.items():
+        text = text.replace(f'node_name = "Node {node_id.upper()}"', f'node_name = "{name}"')
+    cluster_file.write_text(text)
     now = datetime.now(UTC)
     for node_id in NODE_IDS:
         data_dir = root / node_id
