@@ -465,6 +465,9 @@ async def test_a_failing_node_raises_the_error_of_its_kind(nursery, cluster, clo
     assert type(caught.value) is KINDS[name]
     if isinstance(caught.value, RemoteStatusError):
         assert caught.value.reason.startswith(f"HTTP {caught.value.status_code}")
+    # The list says which kind too, next to the readable reason.
+    [item] = await cluster.fetch_items([node("node-b", url)])
+    assert item.error_kind == KINDS[name].kind
 
 
 @pytest.mark.slow

@@ -110,6 +110,9 @@ def test_a_stopped_node_is_named_in_the_banner_within_one_refresh(
     row = page.locator('[data-testid="node-row"][data-node-id="node-c"]')
     expect(row).to_have_attribute("data-unreachable", "true")
     expect(row).to_have_attribute("data-summary", "unknown")
+    # A stopped agent refuses connections: the row says so, and what to check.
+    expect(row.locator("[data-error-kind]")).to_have_attribute("data-error-kind", "connection")
+    expect(row).to_contain_text("nothing answered at its address")
     healthy.start_agent("node-c")
     page.get_by_role("button", name="Refresh").click()
     expect(banner).to_have_count(0)

@@ -28,12 +28,18 @@ OSError
 └── ListenError                 the API cannot listen on `XP_BIND`
 ```
 
+Each `RemoteNodeError` class has a `kind` (`config`, `timeout`, `connection`, `tls`,
+`http_status`, `bad_answer`): an unreachable node's list item carries it as
+`error_kind`, next to the readable `error`, so a client can tell them apart.
+
 `remote_transport_error` turns an httpx error into the `RemoteNodeError` of its
 kind, with `xpagent.daemon.describe_transport_error`'s reason. Cancellation is
 never one of these: it passes through untouched.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import httpx
 
@@ -63,7 +69,10 @@ class SignatureError(Exception):
 
 
 class RemoteNodeError(Exception):
-    """Another node could not give a usable answer; `reason` says why."""
+    """Another node could not give a usable answer; `reason` says why, `kind` (the
+    list item's `error_kind`) which kind of failure it was."""
+
+    kind: ClassVar[str] = "unknown"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -73,21 +82,31 @@ class RemoteNodeError(Exception):
 class RemoteConfigError(RemoteNodeError):
     """The node cannot be asked from here (no cluster secret, a bad API URL)."""
 
+    kind = "config"
+
 
 class RemoteTimeout(RemoteNodeError):
     """The node gave no answer within the deadline."""
+
+    kind = "timeout"
 
 
 class RemoteConnectionError(RemoteNodeError):
     """No connection to the node, or it broke before the answer was in."""
 
+    kind = "connection"
+
 
 class RemoteTLSError(RemoteConnectionError):
     """The TLS handshake with the node failed, or its certificate is not trusted."""
 
+    kind = "tls"
+
 
 class RemoteStatusError(RemoteNodeError):
     """The node answered with a status other than 2xx."""
+
+    kind = "http_status"
 
     def __init__(self, reason: str, status_code: int) -> None:
         super().__init__(reason)
@@ -96,6 +115,8 @@ class RemoteStatusError(RemoteNodeError):
 
 class RemoteBadAnswer(RemoteNodeError):
     """The node answered, but not with a usable runtime detail of its own."""
+
+    kind = "bad_answer"
 
 
 class EventStreamError(ValueError):

@@ -142,6 +142,8 @@ class RelayedRow:
     error: str | None
     window: PeerWindow | None
     now: datetime
+    #: The failure's `RemoteNodeError.kind`, with `error`.
+    error_kind: str | None = None
 
     def json(self) -> str:
         """The row as JSON text (the contract's list item)."""
@@ -156,7 +158,8 @@ class RelayedRow:
             RuntimeItem(self.node_id, self.node_name, Summary.UNKNOWN, _UNKNOWN_COMPONENTS, ())
         )
         error = json.dumps(self.error or "no answer", ensure_ascii=False)
-        return f'{head},"recent_slots":{slots},"error":{error}}}'
+        kind = json.dumps(self.error_kind or RemoteNodeError.kind)
+        return f'{head},"recent_slots":{slots},"error":{error},"error_kind":{kind}}}'
 
     def item(self) -> RuntimeItem:
         """The row decoded (for callers that want values rather than text)."""
@@ -266,8 +269,11 @@ class ClusterClient:
                 rows.append(RelayedRow(node.node_id, node.node_name, None, answer, now))
             else:
                 reason = answer.reason if answer is not None else "no answer"
+                kind = answer.kind if answer is not None else RemoteNodeError.kind
                 window = self._windows.window(node.node_id)
-                rows.append(RelayedRow(node.node_id, node.node_name, reason, window, now))
+                rows.append(
+                    RelayedRow(node.node_id, node.node_name, reason, window, now, error_kind=kind)
+                )
         return rows
 
     async def _ask(self, get: Callable[[], Awaitable[T]], deadline: float) -> T:

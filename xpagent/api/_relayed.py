@@ -67,7 +67,7 @@ _STATUSES = frozenset(status.value for status in ComponentStatus)
 _STATUS_KEYS = tuple(component.value for component in COMPONENTS)
 _COUNTER_KEYS = ("observed_secs", "down_secs", "changes")
 #: Keys of a detail that are not part of a list row's head.
-_NOT_HEAD = frozenset({"recent_slots", "events", "slots_since", "error"})
+_NOT_HEAD = frozenset({"recent_slots", "events", "slots_since", "error", "error_kind"})
 
 
 def _tail(summary: str, statuses: Iterable[str], counters: Iterable[int]) -> str:

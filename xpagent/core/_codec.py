@@ -172,7 +172,7 @@ _flatten_component_keys()
 
 
 def _omit_when_none() -> None:
-    # An item carries `error` only when its node could not be reached, a component
+    # An item carries `error` and `error_kind` only when its node could not be reached, a component
     # `recovering` only while it recovers: absent means none, for readers old and new.
     from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -180,7 +180,12 @@ def _omit_when_none() -> None:
 
     _converter.register_unstructure_hook(
         RuntimeItem,
-        make_dict_unstructure_fn(RuntimeItem, _converter, error=override(omit_if_default=True)),
+        make_dict_unstructure_fn(
+            RuntimeItem,
+            _converter,
+            error=override(omit_if_default=True),
+            error_kind=override(omit_if_default=True),
+        ),
     )
     _converter.register_unstructure_hook(
         ComponentState,

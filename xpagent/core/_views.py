@@ -30,7 +30,9 @@ __all__ = [
 
 @attrs.frozen
 class RuntimeItem:
-    """One node in `GET /api/admin/nodes/runtime`; `error` only for an unreachable node."""
+    """One node in `GET /api/admin/nodes/runtime`; `error` (readable) and `error_kind`
+    (an addition to the contract: `timeout`, `connection`, `tls`, `http_status`,
+    `bad_answer`, `config` or `unknown`) only for an unreachable node."""
 
     node_id: str
     node_name: str
@@ -38,6 +40,7 @@ class RuntimeItem:
     components: tuple[ComponentState, ...]
     recent_slots: tuple[Slot, ...]
     error: str | None = None
+    error_kind: str | None = None
 
     def normalised(self, now: datetime) -> RuntimeItem:
         """This item as another node sent it, made to hold what the contract promises:
@@ -130,7 +133,13 @@ def runtime_detail(
 
 
 def unreachable_item(
-    node_id: str, node_name: str, error: str, last_slots: Iterable[Slot], now: datetime
+    node_id: str,
+    node_name: str,
+    error: str,
+    last_slots: Iterable[Slot],
+    now: datetime,
+    *,
+    error_kind: str = "unknown",
 ) -> RuntimeItem:
     """The row of a node that did not answer: everything unknown, the reason, and the
     slots it sent last time (realigned to the window at `now`)."""
@@ -143,4 +152,5 @@ def unreachable_item(
         ),
         recent_slots=aligned_slots(last_slots, now),
         error=error,
+        error_kind=error_kind,
     )

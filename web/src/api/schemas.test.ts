@@ -163,6 +163,19 @@ describe('event', () => {
     });
   });
 
+  it("reads the kind of an unreachable node's failure, leniently", () => {
+    const list = parseRuntimeList(
+      json(
+        makeRuntimeList([
+          { ...makeUnreachableItem('node-b', 'node-b', 'timed out'), error_kind: 'timeout' },
+          // A kind from a newer agent.
+          { ...makeUnreachableItem('node-c', 'node-c', 'odd'), error_kind: 'quantum' as 'timeout' },
+        ]),
+      ),
+    );
+    expect(list.rows.map((row) => (row.ok ? row.item.error_kind : null))).toEqual(['timeout', 'unknown']);
+  });
+
   it("knows the agent's clock warnings", () => {
     const [base] = makeEvents(1);
     expect(parseEvent({ ...base, kind: 'clock_warning', level: 'warning', component: 'xp' })).toMatchObject({

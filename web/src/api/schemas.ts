@@ -13,6 +13,7 @@ function lenientEnum<const T extends readonly string[]>(values: T) {
 }
 
 export const COMPONENTS = ['xp', 'xray', 'cloudflared'] as const;
+export const ERROR_KINDS = ['timeout', 'connection', 'tls', 'http_status', 'bad_answer', 'config'] as const;
 
 const componentName = lenientEnum(COMPONENTS);
 const summaryValue = lenientEnum(['up', 'degraded', 'down']);
@@ -68,6 +69,8 @@ const runtimeItemSchema = z.object({
   recent_slots: z.array(slotSchema),
   // Set only on the row of a node that did not answer the fan-out.
   error: z.optional(z.nullable(z.string())),
+  // An addition of the agent to the contract: which kind of failure `error` is.
+  error_kind: z.optional(z.nullable(lenientEnum(ERROR_KINDS))),
 });
 
 const eventSchema = z.object({

@@ -151,6 +151,7 @@ export function makeUnreachableItem(
     })),
     recent_slots: slots,
     error,
+    error_kind: error.includes('timed out') ? 'timeout' : /refused|reset/.test(error) ? 'connection' : 'unknown',
   };
 }
 

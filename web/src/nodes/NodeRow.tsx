@@ -80,14 +80,26 @@ export const NodeRow = memo(function NodeRow({ row }: { row: NodeRowModel }) {
   );
 });
 
+/** What an operator checks first, by the kind of failure the agent reported. */
+const ERROR_HINTS: Partial<Record<string, string>> = {
+  timeout: 'no answer in time: the node, its host or the network is down or slow',
+  connection: 'nothing answered at its address: its agent is stopped, or the network drops it',
+  tls: "TLS failed: check the node's certificate and XP_CLUSTER_CA_FILE",
+  http_status: 'it answered with an error: see its log (401: the cluster secrets differ)',
+  bad_answer: 'it answered, but not as this node: check its api_base_url in the cluster file',
+  config: 'this node cannot ask it: check XP_CLUSTER_SECRET_FILE and the cluster file',
+};
+
 function UnreachableReason({ item }: { item: RuntimeItem }) {
   const now = useNow();
   const since = lastDataAt(item);
+  const hint = item.error_kind ? ERROR_HINTS[item.error_kind] : undefined;
   return (
-    <p className="node-row__problem">
+    <p className="node-row__problem" data-error-kind={item.error_kind ?? undefined}>
       {item.error ?? 'did not answer'}
       {' · '}
       {since === null ? 'no earlier data' : `data from ≈ ${formatRelative(since, now)}`}
+      {hint && <span className="node-row__hint">{hint}</span>}
     </p>
   );
 }

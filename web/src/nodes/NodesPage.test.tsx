@@ -45,6 +45,9 @@ describe('nodes page', () => {
     const empty = screen.getAllByTestId('node-row').find((element) => element.dataset.nodeId === 'node-e');
     if (!empty) throw new Error('row node-e');
     expect(empty).toHaveTextContent('connection refused · no earlier data');
+    // The kind of failure the agent reported says what to check first.
+    expect(row).toHaveTextContent('no answer in time: the node, its host or the network is down or slow');
+    expect(empty).toHaveTextContent('nothing answered at its address');
     expect(within(empty).getByText('no data')).toBeInTheDocument();
   });
 
