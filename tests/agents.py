@@ -68,26 +68,38 @@ def make_cluster(root: Path, node_ids: Sequence[str], *, xray_addr: str) -> Clus
 class RunningAgent:
     handle: AgentHandle
     scope: trio.CancelScope
+    #: Set once the agent has stopped completely (its final state write done).
+    finished: trio.Event
 
     def stop(self) -> None:
         self.scope.cancel()
+
+    async def stop_and_wait(self) -> None:
+        """Stop it and wait until it is gone: only then may another agent use its
+        data directory (a new agent clears the old one's temporary files)."""
+        self.stop()
+        await self.finished.wait()
 
 
 async def _run_in_scope(
     settings: Settings,
     scope: trio.CancelScope,
+    finished: trio.Event,
     *,
     task_status: trio.TaskStatus[AgentHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    with scope:
-        await run_agent(settings, task_status=task_status)
+    try:
+        with scope:
+            await run_agent(settings, task_status=task_status)
+    finally:
+        finished.set()
 
 
 async def start_agent(nursery: trio.Nursery, settings: Settings) -> RunningAgent:
     """Start an agent that can be stopped alone (its cancel scope)."""
-    scope = trio.CancelScope()
-    handle = await nursery.start(functools.partial(_run_in_scope, settings, scope))
-    return RunningAgent(handle, scope)
+    scope, finished = trio.CancelScope(), trio.Event()
+    handle = await nursery.start(functools.partial(_run_in_scope, settings, scope, finished))
+    return RunningAgent(handle, scope, finished)
 
 
 def admin_client(base_url: str, **kwargs: object) -> httpx.AsyncClient:

@@ -289,6 +289,9 @@ async def test_a_proxied_stream_survives_its_node_going_away(
             assert json.loads(error.data)["node_id"] == "b"
             assert json.loads(error.data)["error"]
             mark = len(frames)
+            # The old agent must be gone before a new one takes its data directory.
+            with trio.fail_after(10):
+                await agents["b"].finished.wait()
             agents["b"] = await start_agent(nursery, cluster.settings("b"))
             back = await wait_for_frame(frames, "snapshot", after=mark, within=10)
             assert json.loads(back.data)["node_id"] == "b"

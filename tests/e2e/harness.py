@@ -140,21 +140,15 @@ class UiCluster:
                     await trio.sleep(0.05)
 
     def stop_agent(self, node_id: str) -> None:
-        """Stop the agent and wait until its port refuses connections."""
+        """Stop the agent and wait until it is gone (its port closed, its final state
+        written), so that a new agent may take its data directory."""
         agent = self.agents.pop(node_id)
-        self.loop.run(self._stop, agent, self.cluster.url(node_id))
+        self.loop.run(self._stop, agent)
 
     @staticmethod
-    async def _stop(agent: RunningAgent, url: str) -> None:
-        agent.stop()
+    async def _stop(agent: RunningAgent) -> None:
         with trio.fail_after(WAIT_SECS):
-            async with httpx.AsyncClient() as client:
-                while True:
-                    try:
-                        await client.get(url + "/api/health", timeout=1)
-                    except httpx.TransportError:
-                        return
-                    await trio.sleep(0.05)
+            await agent.stop_and_wait()
 
 
 def open_ui_cluster(root: Path) -> UiCluster:
