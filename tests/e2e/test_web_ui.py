@@ -143,10 +143,13 @@ def test_details_follow_a_fault_live_and_survive_a_reload(page: Page, healthy: U
 
 
 def test_an_unreachable_node_keeps_its_cards_and_comes_back_live(
-    page: Page, healthy: UiCluster
+    page: Page, healthy: UiCluster, console: ConsoleLog
 ) -> None:
     """Stopping the node's agent turns the pill to `node unreachable` with the last
     cards kept; starting it again brings the page back to `live` by itself."""
+    # A refresh of the details in flight when the node goes away is answered 503,
+    # which Chromium logs whatever the page does with it.
+    console.expect(r"status of 503 .*/api/admin/nodes/node-b/runtime\?")
     open_details(page, healthy, "node-b")
     pill = page.get_by_test_id("live-pill")
     healthy.stop_agent("node-b")
