@@ -18,7 +18,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,6 +87,7 @@ __all__ = [
     "percentile",
     "prefill",
     "rss_bytes",
+    "run_bench",
     "running_xray_api",
     "serve_silent_tcp",
 ]
@@ -99,6 +101,22 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 class BenchError(Exception):
     """The bench could not run its scenario (a missed target is not one of these)."""
+
+
+def run_bench(
+    name: str, directory: Path | None, run: Callable[..., Awaitable[object]], *args: object
+) -> None:
+    """`trio.run(run, *args, workdir)` with a fresh temporary `workdir` under
+    `directory` (None: the system's); a BenchError ends the process with one line
+    `name: reason` (exit status 1). The directory is removed afterwards."""
+    failure: BaseException | None = None
+    with tempfile.TemporaryDirectory(prefix=f"xpagent-{name}-", dir=directory) as workdir:
+        try:
+            trio.run(functools.partial(run, *args), Path(workdir))
+        except* BenchError as group:
+            failure = first_leaf(group)
+    if failure is not None:
+        sys.exit(f"{name}: {failure}")
 
 
 # --- the agent under test, as a subprocess --------------------------------------------

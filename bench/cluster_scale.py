@@ -42,7 +42,6 @@ import gzip
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -58,10 +57,10 @@ from _support import (
     admin_headers,
     agent_log_problems,
     cpu_secs,
-    first_leaf,
     free_port,
     open_agent,
     rss_bytes,
+    run_bench,
     running_xray_api,
 )
 
@@ -454,14 +453,7 @@ def main() -> None:
         trio.run(serve_peers, args.serve_peers)
         return
     sizes = [20, 100] if args.quick else args.sizes
-    with tempfile.TemporaryDirectory(prefix="xpagent-scale-", dir=args.dir) as directory:
-        failure: BaseException | None = None
-        try:
-            trio.run(run, sizes, Path(directory))
-        except* BenchError as group:
-            failure = first_leaf(group)
-    if failure is not None:
-        sys.exit(f"cluster_scale: {failure}")
+    run_bench("cluster_scale", args.dir, run, sizes)
 
 
 if __name__ == "__main__":

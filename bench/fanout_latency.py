@@ -36,8 +36,6 @@ import argparse
 import functools
 import json
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -52,10 +50,10 @@ from _support import (
     BenchError,
     admin_headers,
     agent_log_problems,
-    first_leaf,
     free_port,
     full_runtime,
     open_agent,
+    run_bench,
     running_xray_api,
     serve_silent_tcp,
 )
@@ -350,14 +348,7 @@ def main() -> None:
         args.requests, args.timeouts, args.dead = 3, [1], [0, 5]
     if not all(0 <= dead < CLUSTER_SIZE for dead in args.dead) or args.requests < 1:
         parser.error(f"--dead must be in 0..{CLUSTER_SIZE - 1} and --requests at least 1")
-    with tempfile.TemporaryDirectory(prefix="xpagent-fanout-", dir=args.dir) as directory:
-        failure: BaseException | None = None
-        try:
-            trio.run(run, args, Path(directory))
-        except* BenchError as group:
-            failure = first_leaf(group)
-    if failure is not None:
-        sys.exit(f"fanout_latency: {failure}")
+    run_bench("fanout_latency", args.dir, run, args)
 
 
 if __name__ == "__main__":

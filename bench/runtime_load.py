@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -57,11 +55,11 @@ from _support import (
     admin_headers,
     agent_log_problems,
     cpu_secs,
-    first_leaf,
     free_port,
     open_agent,
     percentile,
     prefill,
+    run_bench,
     running_xray_api,
 )
 
@@ -301,14 +299,7 @@ def main() -> None:
         args.secs = 10.0
     if not 0 < args.secs <= 600 or not 2 <= args.connections <= 1000:
         parser.error("--secs must be in (0, 600] and --connections in 2..=1000")
-    failure: BaseException | None = None
-    with tempfile.TemporaryDirectory(prefix="xpagent-load-", dir=args.dir) as directory:
-        try:
-            trio.run(run, args, Path(directory))
-        except* BenchError as group:
-            failure = first_leaf(group)
-    if failure is not None:
-        sys.exit(f"runtime_load: {failure}")
+    run_bench("runtime_load", args.dir, run, args)
 
 
 if __name__ == "__main__":

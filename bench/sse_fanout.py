@@ -47,8 +47,6 @@ import resource
 import socket
 import statistics
 import struct
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -67,11 +65,11 @@ from _support import (
     admin_headers,
     agent_log_problems,
     cpu_secs,
-    first_leaf,
     free_port,
     open_agent,
     percentile,
     rss_bytes,
+    run_bench,
     running_xray_api,
 )
 
@@ -553,14 +551,7 @@ def main() -> None:
         args.clients, args.events, args.gap = 100, 2, 0.5
     if not 1 <= args.clients <= 10000 or args.events < 1 or args.gap < 0:
         parser.error("--clients must be in 1..=10000, --events at least 1, --gap not negative")
-    failure: BaseException | None = None
-    with tempfile.TemporaryDirectory(prefix="xpagent-sse-", dir=args.dir) as directory:
-        try:
-            trio.run(run, args, Path(directory))
-        except* BenchError as group:
-            failure = first_leaf(group)
-    if failure is not None:
-        sys.exit(f"sse_fanout: {failure}")
+    run_bench("sse_fanout", args.dir, run, args)
 
 
 if __name__ == "__main__":
