@@ -317,3 +317,21 @@ def test_the_wall_clock_alone_still_counts_as_before() -> None:
     runtime = runtime.ticked(REAL_START + timedelta(minutes=1))
     assert runtime.recent_slots(REAL_START)[-1].observed_secs == 120
     assert all(e.kind is not EventKind.CLOCK_WARNING for e in runtime.events)
+
+
+async def test_a_write_abandoned_at_shutdown_never_replaces_a_later_one(tmp_path: Path) -> None:
+    """Writes run in worker threads and one cancelled at shutdown is left to finish:
+    if it finishes after the final write, the file keeps the final (later) state."""
+    path = tmp_path / STATE_FILE_NAME
+    now = REAL_START
+    runtime = NodeRuntime.new("node-a", enabled={Component.XRAY})
+    started = runtime.started(now, enabled={Component.XRAY}, previous=None).runtime
+    stopped = started.stopped(now + timedelta(seconds=5)).runtime
+    recorder = Recorder(started, path=path, hub=Hub(), clock=TrioWallClock(now))
+    # The final write (started later, seq 2) wins the lock first; the abandoned
+    # earlier one (seq 1) finishes after it.
+    recorder._encode_and_write(stopped, now + timedelta(seconds=5), 2)
+    recorder._encode_and_write(started, now + timedelta(seconds=1), 1)
+    loaded = load_state(path, node_id="node-a", now=now + timedelta(seconds=6))
+    assert loaded.runtime is not None
+    assert loaded.runtime.component(Component.XP).status is ComponentStatus.DOWN

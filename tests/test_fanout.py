@@ -838,3 +838,34 @@ async def test_a_cancelled_first_caller_does_not_fail_the_others(nursery, cluste
     assert len(rows) == 3
     assert rows[0] is rows[1] is rows[2]
     assert rows[0].error is None
+
+
+@pytest.mark.slow
+async def test_a_caller_that_runs_a_fan_out_again_keeps_its_own_deadline(nursery, cluster, clock):
+    """A caller that joined a fan-out whose first caller went away near its deadline
+    runs it again only within what is left of its own deadline, not a fresh one."""
+    peer = Peer("node-b", clock, gate=trio.Event())  # never answers
+    target = node("node-b", await nursery.start(serve_asgi, peer))
+    first = trio.CancelScope()
+
+    async def first_call() -> None:
+        with first:
+            await cluster.fetch_rows([target])
+
+    async with trio.open_nursery() as callers:
+        callers.start_soon(first_call)
+        await trio.testing.wait_all_tasks_blocked()
+        joined = trio.current_time()
+        rows: list[RelayedRow] = []
+
+        async def call() -> None:
+            rows.extend(await cluster.fetch_rows([target]))
+
+        callers.start_soon(call)
+        await trio.sleep(TIMEOUT_SECS * 0.8)
+        first.cancel()
+
+    assert rows[0].error is not None
+    assert rows[0].error.startswith("timed out")
+    # Its own deadline (1 s from joining), not the 0.8 s it waited plus a fresh one.
+    assert trio.current_time() - joined < TIMEOUT_SECS * 1.5

@@ -236,16 +236,20 @@ class ClusterClient:
     async def fetch_rows(self, nodes: Sequence[ClusterNode]) -> list[RelayedRow]:
         """One row per node of `nodes`, in that order, all asked at once under one
         deadline; a node that fails is an unreachable row with its reason. A call
-        made while one for the same nodes is under way shares its rows."""
+        made while one for the same nodes is under way shares its rows.
+
+        The deadline is this call's own (from now): a caller that joined a fan-out
+        whose first caller went away runs it again within what is left of its own
+        deadline, never a fresh one (CONTRACT §3: the deadline plus a small margin)."""
         key = tuple(nodes)
-        return await self._flights.run(key, functools.partial(self._fetch_rows, key))
+        deadline = trio.current_time() + self._timeout_secs
+        return await self._flights.run(key, functools.partial(self._fetch_rows, key, deadline))
 
     async def fetch_items(self, nodes: Sequence[ClusterNode]) -> list[RuntimeItem]:
         """`fetch_rows`, decoded into items."""
         return [row.item() for row in await self.fetch_rows(nodes)]
 
-    async def _fetch_rows(self, nodes: Sequence[ClusterNode]) -> list[RelayedRow]:
-        deadline = trio.current_time() + self._timeout_secs
+    async def _fetch_rows(self, nodes: Sequence[ClusterNode], deadline: float) -> list[RelayedRow]:
         self._windows.keep_only({node.node_id for node in nodes})
         answers: list[PeerWindow | RemoteNodeError | None] = [None] * len(nodes)
 

@@ -262,8 +262,19 @@ def _decoded(item: StreamFrame, kind: type[T]) -> T:
         raise EventStreamError(f"{item.event} frame: {exc}") from None
 
 
-@functools.lru_cache(maxsize=64)
+#: Snapshots larger than this are checked each time rather than remembered, so the
+#: memo holds at most 16 MiB whatever a peer sends (a frame may be up to 8 MiB).
+_MEMO_MAX_CHARS = 1 << 20
+
+
 def _snapshot_node_id(item: StreamFrame) -> str:
+    if len(item.data) > _MEMO_MAX_CHARS:
+        return _decoded(item, RuntimeDetail).node_id
+    return _memoised_snapshot_node_id(item)
+
+
+@functools.lru_cache(maxsize=16)
+def _memoised_snapshot_node_id(item: StreamFrame) -> str:
     # Memoised: every relay of a node checks the same snapshot after the same event,
     # and a detail with hundreds of events takes milliseconds to check.
     return _decoded(item, RuntimeDetail).node_id

@@ -23,6 +23,7 @@ state store) the failed writes of the state file — all since the agent started
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import Counter
@@ -116,8 +117,11 @@ class Recorder:
         self._clock = clock
         self._monotonic = monotonic
         self._write_in_thread = write_in_thread
-        # Writes abandoned at shutdown may still be running: keep them in order.
+        # Writes abandoned at shutdown may still be running: one at a time, and one
+        # that started earlier never replaces what a later one wrote.
         self._write_lock = threading.Lock()
+        self._write_seq = itertools.count(1)
+        self._written_seq = 0
         self._schedule = WriteSchedule()
         self._changed = trio.Event()
         self.writes = 0
@@ -226,6 +230,7 @@ class Recorder:
         """
         now = self.now()
         runtime, schedule = self._runtime, self._schedule
+        seq = next(self._write_seq)
         # Changes made while the thread writes stay pending for the next write.
         self._schedule = schedule.written(now)
         try:
@@ -233,20 +238,25 @@ class Recorder:
                 # A stalled disk must not hold up shutdown: a cancelled write is left
                 # to finish in its thread (the file stays whole either way).
                 await trio.to_thread.run_sync(
-                    self._encode_and_write, runtime, now, abandon_on_cancel=True
+                    self._encode_and_write, runtime, now, seq, abandon_on_cancel=True
                 )
             else:
-                self._encode_and_write(runtime, now)
+                self._encode_and_write(runtime, now, seq)
                 await trio.lowlevel.checkpoint()
         except StateStoreError:
             self._schedule = self._schedule.changed(now, new_events=schedule.event_pending)
             raise
         self.writes += 1
 
-    def _encode_and_write(self, runtime: NodeRuntime, now: datetime) -> None:
-        data = encode_state(runtime, now)
+    def _encode_and_write(self, runtime: NodeRuntime, now: datetime, seq: int) -> None:
+        """Write `runtime` as of `now`, unless a write started after this one (a higher
+        `seq`) has already written: an abandoned write that finishes after the final
+        one at shutdown must not bring back an older state."""
         with self._write_lock:
-            write_state(self._path, data, failures=self.totals.write_failures)
+            if seq < self._written_seq:
+                return
+            write_state(self._path, encode_state(runtime, now), failures=self.totals.write_failures)
+            self._written_seq = seq
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write the state file whenever a write is due, until cancelled."""
