@@ -78,6 +78,7 @@ __all__ = [
     "FakeXrayApi",
     "admin_headers",
     "agent_log_problems",
+    "bench_slot",
     "cpu_secs",
     "first_leaf",
     "free_port",
@@ -277,6 +278,24 @@ def _outages(now: datetime) -> Iterator[Event]:
         states[component] = state
 
 
+def bench_slot(start: datetime, observed: int, *, down_secs: int | None) -> Slot:
+    """A slot observed for `observed` seconds: all up, or — with `down_secs` — xray
+    down for that long (the node degraded, two changes)."""
+    troubled = down_secs is not None
+    return Slot(
+        start,
+        summary=Summary.DEGRADED if troubled else Summary.UP,
+        statuses={
+            Component.XP: ComponentStatus.UP,
+            Component.XRAY: ComponentStatus.DOWN if troubled else ComponentStatus.UP,
+            Component.CLOUDFLARED: ComponentStatus.UP,
+        },
+        observed_secs=observed,
+        down_secs=min(observed, down_secs or 0),
+        changes=2 if troubled else 0,
+    )
+
+
 def _slots(now: datetime) -> tuple[Slot, ...]:
     """All 336 slots of the window with data, one in seven degraded for a while."""
     first = window_start_of(now)
@@ -284,21 +303,7 @@ def _slots(now: datetime) -> tuple[Slot, ...]:
     for index in range(WINDOW_SLOTS):
         start = first + index * SLOT_LENGTH
         observed = min(SLOT_SECS, int((now - start).total_seconds()))
-        troubled = index % 7 == 3
-        slots.append(
-            Slot(
-                start,
-                summary=Summary.DEGRADED if troubled else Summary.UP,
-                statuses={
-                    Component.XP: ComponentStatus.UP,
-                    Component.XRAY: ComponentStatus.DOWN if troubled else ComponentStatus.UP,
-                    Component.CLOUDFLARED: ComponentStatus.UP,
-                },
-                observed_secs=observed,
-                down_secs=min(observed, 95) if troubled else 0,
-                changes=2 if troubled else 0,
-            )
-        )
+        slots.append(bench_slot(start, observed, down_secs=95 if index % 7 == 3 else None))
     return tuple(slots)
 
 

@@ -56,6 +56,7 @@ from _support import (
     BenchError,
     admin_headers,
     agent_log_problems,
+    bench_slot,
     cpu_secs,
     free_port,
     open_agent,
@@ -108,20 +109,9 @@ class SimulatedPeer:
         self._window: tuple[int, list[str]] | None = None
 
     def _slot(self, start: datetime, observed: int) -> Slot:
-        position = epoch_of(start) // SLOT_SECS + self.index
-        troubled = position % 7 == 3
-        return Slot(
-            start,
-            summary=Summary.DEGRADED if troubled else Summary.UP,
-            statuses={
-                Component.XP: ComponentStatus.UP,
-                Component.XRAY: ComponentStatus.DOWN if troubled else ComponentStatus.UP,
-                Component.CLOUDFLARED: ComponentStatus.UP,
-            },
-            observed_secs=observed,
-            down_secs=min(observed, 60 + self.index % 97) if troubled else 0,
-            changes=2 if troubled else 0,
-        )
+        # Each peer's trouble falls on other slots and lasts its own time.
+        troubled = (epoch_of(start) // SLOT_SECS + self.index) % 7 == 3
+        return bench_slot(start, observed, down_secs=60 + self.index % 97 if troubled else None)
 
     def texts(self, now: datetime) -> tuple[int, list[str]]:
         """The window at `now` as slot texts (its first start, the texts)."""

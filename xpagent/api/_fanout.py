@@ -67,7 +67,13 @@ from ._exceptions import (
     RemoteTimeout,
     remote_transport_error,
 )
-from ._relayed import head_text, relayed_answer
+from ._relayed import (
+    MAX_REASON_DETAIL_CHARS,
+    check_answering_node,
+    head_text,
+    invalid_answer,
+    relayed_answer,
+)
 from ._routes import LOCAL_DETAIL_PATH
 from ._signature import SIGNATURE_HEADER, sign
 from ._single_flight import SingleFlight
@@ -86,14 +92,13 @@ T = TypeVar("T")
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 #: Of a non-2xx answer we only read enough to find its error message.
 _MAX_ERROR_BODY_BYTES = 64 * 1024
-_MAX_REASON_DETAIL_CHARS = 160
 _UNKNOWN_COMPONENTS = tuple(
     ComponentState(name, status=ComponentStatus.UNKNOWN) for name in COMPONENTS
 )
 
 
 def _shortened(text: str) -> str:
-    return shorten_reason(text, _MAX_REASON_DETAIL_CHARS)
+    return shorten_reason(text, MAX_REASON_DETAIL_CHARS)
 
 
 def _error_message(body: bytes) -> str | None:
@@ -121,14 +126,8 @@ def _parsed_detail(body: bytes, node: ClusterNode) -> RuntimeDetail:
     try:
         detail = from_json_value(data, RuntimeDetail)
     except CodecError as exc:
-        raise RemoteBadAnswer(f"invalid answer: {_shortened(str(exc))}") from None
-    if detail.node_id != node.node_id:
-        # The cluster file points at another node's URL: showing its data under
-        # this node's name would be a lie.
-        raise RemoteBadAnswer(
-            f"invalid answer: it comes from node {_shortened(detail.node_id)!r}, "
-            f"not {node.node_id!r}"
-        )
+        raise invalid_answer(str(exc)) from None
+    check_answering_node(detail.node_id, node.node_id)
     return detail
 
 

@@ -53,15 +53,36 @@ from ._exceptions import RemoteBadAnswer
 
 __all__ = [
     "EMPTY_TAIL",
+    "MAX_REASON_DETAIL_CHARS",
     "RelayedAnswer",
+    "check_answering_node",
     "head_text",
+    "invalid_answer",
     "relayed_answer",
     "slot_prefix",
     "slot_tail",
     "slots_digest",
 ]
 
-_MAX_REASON_DETAIL_CHARS = 160
+#: How much of a foreign value or parser message a reason quotes.
+MAX_REASON_DETAIL_CHARS = 160
+
+
+def invalid_answer(detail: str) -> RemoteBadAnswer:
+    """`invalid answer: <detail, shortened>`: the reason of every answer that is not
+    a runtime detail of the contract's shape."""
+    return RemoteBadAnswer(f"invalid answer: {shorten_reason(detail, MAX_REASON_DETAIL_CHARS)}")
+
+
+def check_answering_node(node_id: str, expected: str) -> None:
+    """Raise RemoteBadAnswer when an answer comes from another node than the one
+    asked: the cluster file points at another node's URL, and showing its data under
+    this node's name would be a lie."""
+    if node_id != expected:
+        shown = shorten_reason(node_id, MAX_REASON_DETAIL_CHARS)
+        raise RemoteBadAnswer(f"invalid answer: it comes from node {shown!r}, not {expected!r}")
+
+
 _SUMMARIES = frozenset(summary.value for summary in Summary)
 _STATUSES = frozenset(status.value for status in ComponentStatus)
 _STATUS_KEYS = tuple(component.value for component in COMPONENTS)
@@ -132,9 +153,7 @@ def slots_digest(texts: Iterable[str]) -> str:
 
 
 def _invalid(problem: str, path: str) -> RemoteBadAnswer:
-    return RemoteBadAnswer(
-        f"invalid answer: {shorten_reason(f'{problem} @ {path}', _MAX_REASON_DETAIL_CHARS)}"
-    )
+    return invalid_answer(f"{problem} @ {path}")
 
 
 def _type_name(value: object) -> str:
@@ -211,15 +230,8 @@ def relayed_answer(
         try:
             item = from_json_value({**head, "recent_slots": []}, RuntimeItem)
         except CodecError as exc:
-            reason = shorten_reason(str(exc), _MAX_REASON_DETAIL_CHARS)
-            raise RemoteBadAnswer(f"invalid answer: {reason}") from None
-        if item.node_id != node_id:
-            # The cluster file points at another node's URL: showing its data under
-            # this node's name would be a lie.
-            raise RemoteBadAnswer(
-                f"invalid answer: it comes from node "
-                f"{shorten_reason(item.node_id, _MAX_REASON_DETAIL_CHARS)!r}, not {node_id!r}"
-            )
+            raise invalid_answer(str(exc)) from None
+        check_answering_node(item.node_id, node_id)
         text = head_text(item.with_every_component())
     for key in ("recent_slots", "events"):
         if key not in data:

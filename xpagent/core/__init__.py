@@ -96,7 +96,6 @@ from ._views import (
     aligned_slots,
     runtime_detail,
     runtime_item,
-    unreachable_item,
 )
 from ._write_schedule import MAX_QUIET_WRITE_GAP, MIN_WRITE_GAP, WriteSchedule
 
@@ -166,7 +165,6 @@ __all__ = [
     "spoken_duration",
     "summarize",
     "to_json_value",
-    "unreachable_item",
     "window_start_of",
     "worse_status",
     "worse_summary",

@@ -15,7 +15,7 @@ import attrs
 
 from ._history import History, window_start_of
 from ._machine import NodeRuntime
-from ._models import COMPONENTS, ComponentState, ComponentStatus, Event, Slot, Summary
+from ._models import COMPONENTS, ComponentState, Event, Slot, Summary
 
 __all__ = [
     "RuntimeDetail",
@@ -24,7 +24,6 @@ __all__ = [
     "aligned_slots",
     "runtime_detail",
     "runtime_item",
-    "unreachable_item",
 ]
 
 
@@ -129,28 +128,4 @@ def runtime_detail(
         components=runtime.component_states,
         recent_slots=runtime.recent_slots(now),
         events=runtime.event_log.latest(events_limit),
-    )
-
-
-def unreachable_item(
-    node_id: str,
-    node_name: str,
-    error: str,
-    last_slots: Iterable[Slot],
-    now: datetime,
-    *,
-    error_kind: str = "unknown",
-) -> RuntimeItem:
-    """The row of a node that did not answer: everything unknown, the reason, and the
-    slots it sent last time (realigned to the window at `now`)."""
-    return RuntimeItem(
-        node_id=node_id,
-        node_name=node_name,
-        summary=Summary.UNKNOWN,
-        components=tuple(
-            ComponentState(name, status=ComponentStatus.UNKNOWN) for name in COMPONENTS
-        ),
-        recent_slots=aligned_slots(last_slots, now),
-        error=error,
-        error_kind=error_kind,
     )
